@@ -1,0 +1,250 @@
+//! Typed settings read from the environment (and `.env`, loaded by `main`).
+use std::net::SocketAddr;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::domain::WebhookSecret;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/deepsource_sync";
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub webhook: WebhookSettings,
+    pub bind_addr: SocketAddr,
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Debug)]
+pub struct DatabaseSettings {
+    /// May carry a password, hence secret: `Debug` prints it redacted.
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+impl DatabaseSettings {
+    pub fn url(&self) -> &str {
+        self.url.expose_secret()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    pub secrets: Vec<WebhookSecret>,
+    pub allow_unsigned: bool,
+    pub max_body_bytes: usize,
+}
+
+impl WebhookSettings {
+    /// Serving without a secret is an explicit choice; `migrate` needs no secret at all.
+    pub fn check_signing(&self) -> Result<(), ConfigError> {
+        if self.secrets.is_empty() && !self.allow_unsigned {
+            return Err(ConfigError::new(
+                "DEEPSOURCE_WEBHOOK_SECRETS",
+                "no secret set; set one (or ALLOW_UNSIGNED_WEBHOOKS=true to accept unsigned events)",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn secrets_enabled(&self) -> bool {
+        !self.secrets.is_empty()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A setting that could not be used: names the variable so start-up fails with one clear line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            var,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads every setting through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let secrets = match get("DEEPSOURCE_WEBHOOK_SECRETS") {
+            None => Vec::new(),
+            Some(raw) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(WebhookSecret::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ConfigError::new("DEEPSOURCE_WEBHOOK_SECRETS", e))?,
+        };
+        let allow_unsigned = parse_or(
+            "ALLOW_UNSIGNED_WEBHOOKS",
+            get("ALLOW_UNSIGNED_WEBHOOKS"),
+            false,
+            parse_bool,
+        )?;
+
+        let max_body_bytes = parse_or("MAX_BODY_BYTES", get("MAX_BODY_BYTES"), 1_048_576, |v| {
+            v.parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or("expected a positive number of bytes")
+        })?;
+        let bind_addr = parse_or(
+            "BIND_ADDR",
+            get("BIND_ADDR"),
+            SocketAddr::from(([0, 0, 0, 0], 8080)),
+            |v| v.parse().map_err(|_| "expected host:port, e.g. 0.0.0.0:8080"),
+        )?;
+        let log_format = parse_or("LOG_FORMAT", get("LOG_FORMAT"), LogFormat::Pretty, |v| {
+            match v.to_ascii_lowercase().as_str() {
+                "pretty" => Ok(LogFormat::Pretty),
+                "json" => Ok(LogFormat::Json),
+                _ => Err("expected pretty or json"),
+            }
+        })?;
+        let max_connections = parse_or(
+            "DATABASE_MAX_CONNECTIONS",
+            get("DATABASE_MAX_CONNECTIONS"),
+            10,
+            |v| {
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n >= 2)
+                    .ok_or("expected a whole number of at least 2")
+            },
+        )?;
+        let url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::new("DATABASE_URL", "expected a postgres:// URL"));
+        }
+
+        Ok(Settings {
+            database: DatabaseSettings {
+                url: SecretString::from(url),
+                max_connections,
+            },
+            webhook: WebhookSettings {
+                secrets,
+                allow_unsigned,
+                max_body_bytes,
+            },
+            bind_addr,
+            log_format,
+        })
+    }
+}
+
+fn parse_or<T>(
+    var: &'static str,
+    value: Option<String>,
+    default: T,
+    parse: impl Fn(&str) -> Result<T, &'static str>,
+) -> Result<T, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => parse(v.trim()).map_err(|reason| ConfigError::new(var, reason)),
+    }
+}
+
+fn parse_bool(v: &str) -> Result<bool, &'static str> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err("expected true or false"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_a_secret_is_set() {
+        let s = settings(&[("DEEPSOURCE_WEBHOOK_SECRETS", "0123456789abcdef")]).unwrap();
+        assert_eq!(s.database.url(), DEFAULT_DATABASE_URL);
+        assert_eq!(s.bind_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(s.webhook.max_body_bytes, 1_048_576);
+        assert_eq!(s.log_format, LogFormat::Pretty);
+        assert!(!s.webhook.allow_unsigned);
+        assert_eq!(s.webhook.secrets.len(), 1);
+    }
+
+    #[test]
+    fn several_secrets_are_split_on_commas() {
+        let s = settings(&[(
+            "DEEPSOURCE_WEBHOOK_SECRETS",
+            "0123456789abcdef, fedcba9876543210fedcba",
+        )])
+        .unwrap();
+        assert_eq!(s.webhook.secrets.len(), 2);
+    }
+
+    #[test]
+    fn no_secret_and_no_opt_out_refuses_to_serve() {
+        let err = settings(&[]).unwrap().webhook.check_signing().unwrap_err();
+        assert_eq!(err.var, "DEEPSOURCE_WEBHOOK_SECRETS");
+        let opted_out = settings(&[("ALLOW_UNSIGNED_WEBHOOKS", "true")]).unwrap();
+        assert!(opted_out.webhook.check_signing().is_ok());
+    }
+
+    #[test]
+    fn a_short_secret_is_refused() {
+        let err = settings(&[("DEEPSOURCE_WEBHOOK_SECRETS", "short")]).unwrap_err();
+        assert_eq!(err.var, "DEEPSOURCE_WEBHOOK_SECRETS");
+    }
+
+    #[test]
+    fn wrong_values_name_their_variable() {
+        let secret = ("DEEPSOURCE_WEBHOOK_SECRETS", "0123456789abcdef");
+        for (var, value) in [
+            ("MAX_BODY_BYTES", "lots"),
+            ("MAX_BODY_BYTES", "0"),
+            ("BIND_ADDR", "localhost"),
+            ("LOG_FORMAT", "xml"),
+            ("ALLOW_UNSIGNED_WEBHOOKS", "maybe"),
+            ("DATABASE_URL", "mysql://x"),
+            ("DATABASE_MAX_CONNECTIONS", "1"),
+        ] {
+            let err = settings(&[secret, (var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{value}");
+            assert!(err.to_string().starts_with(&format!("invalid {var}: ")));
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let s = settings(&[
+            ("DEEPSOURCE_WEBHOOK_SECRETS", "0123456789abcdef-topsecret"),
+            ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+        ])
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("topsecret"));
+        assert!(!printed.contains("hunter2"));
+    }
+}

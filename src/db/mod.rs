@@ -1,0 +1,41 @@
+//! Connection pool, database creation and migrations.
+mod migrate;
+
+pub use migrate::{latest_migration_version, migrate, schema_is_current};
+
+use std::time::Duration;
+
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Postgres;
+
+use crate::configuration::DatabaseSettings;
+
+/// A request that cannot get a connection soon is answered 503 so DeepSource retries;
+/// waiting longer would only hold its delivery open.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Creates the database named in the URL when it does not exist yet.
+pub async fn ensure_database(settings: &DatabaseSettings) -> Result<(), sqlx::Error> {
+    let url = settings.url();
+    if Postgres::database_exists(url).await? {
+        return Ok(());
+    }
+    match Postgres::create_database(url).await {
+        Ok(()) => Ok(()),
+        // Another replica (or test) created it between the check and the create.
+        Err(_) if Postgres::database_exists(url).await? => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Lazy, so the service starts (and answers 503) while the database is briefly away.
+pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // A ping before every use would add a round trip to every batch; the ingest path
+        // retries on a dropped connection instead.
+        .test_before_acquire(false)
+        .connect_lazy(settings.url())
+}

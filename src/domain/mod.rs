@@ -1,0 +1,8 @@
+//! Values parsed at the edge, so handlers and storage only ever see valid ones.
+mod delivery_id;
+mod envelope;
+mod signature;
+
+pub use delivery_id::DeliveryId;
+pub use envelope::{Envelope, EnvelopeError, EventTime};
+pub use signature::{Signature, SignatureError, SignatureVerifier, WebhookSecret};

@@ -1,0 +1,45 @@
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::domain::{EnvelopeError, SignatureError};
+use crate::ingest::IngestError;
+
+/// Seconds DeepSource (or a load balancer) is asked to wait after a 503.
+const RETRY_AFTER_SECS: &str = "5";
+
+/// Every way a request can fail, each with the status DeepSource's retry logic needs.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Unauthorized(#[from] SignatureError),
+    #[error("body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("could not read the request body: {0}")]
+    UnreadableBody(String),
+    #[error(transparent)]
+    BadEnvelope(#[from] EnvelopeError),
+    /// The cause is logged where it happens; the client only learns to retry.
+    #[error("storage is unavailable, retry later")]
+    StorageUnavailable(#[from] IngestError),
+    #[error("not ready: {0}")]
+    NotReady(String),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnreadableBody(_) | ApiError::BadEnvelope(_) => StatusCode::BAD_REQUEST,
+            ApiError::StorageUnavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+        }
+        response.json(serde_json::json!({ "error": self.to_string() }))
+    }
+}

@@ -1,0 +1,83 @@
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use sqlx::PgPool;
+use tracing_actix_web::TracingLogger;
+
+use crate::configuration::Settings;
+use crate::db;
+use crate::domain::SignatureVerifier;
+use crate::ingest::Ingestor;
+use crate::routes::{healthz, readyz, receive_webhook, MaxBodyBytes};
+
+/// The HTTP service, bound and ready to run. Tests bind port 0 and read `port()`.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Creates the database if needed, applies migrations, binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.webhook.check_signing()?;
+        if !settings.webhook.secrets_enabled() {
+            tracing::warn!("ALLOW_UNSIGNED_WEBHOOKS=true and no secret: accepting unsigned events from anyone who can reach this port");
+        }
+        db::ensure_database(&settings.database).await?;
+        let applied = db::migrate(settings.database.url()).await?;
+        tracing::info!(applied, "database migrations applied");
+        let pool = db::pool(&settings.database)?;
+
+        let listener = TcpListener::bind(settings.bind_addr)?;
+        let port = listener.local_addr()?.port();
+        let ingestor = Ingestor::start(pool.clone());
+        let verifier = SignatureVerifier::new(settings.webhook.secrets.clone());
+        let server = serve(
+            listener,
+            pool,
+            ingestor,
+            verifier,
+            settings.webhook.max_body_bytes,
+        )?;
+        tracing::info!(addr = %settings.bind_addr, port, "listening");
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs until SIGTERM/SIGINT; actix finishes in-flight requests before returning.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn serve(
+    listener: TcpListener,
+    pool: PgPool,
+    ingestor: Ingestor,
+    verifier: SignatureVerifier,
+    max_body_bytes: usize,
+) -> std::io::Result<Server> {
+    let pool = web::Data::new(pool);
+    let ingestor = web::Data::new(ingestor);
+    let verifier = web::Data::new(verifier);
+    let max_body = web::Data::new(MaxBodyBytes(max_body_bytes));
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(TracingLogger::default())
+            .app_data(web::PayloadConfig::new(max_body_bytes))
+            .app_data(pool.clone())
+            .app_data(ingestor.clone())
+            .app_data(verifier.clone())
+            .app_data(max_body.clone())
+            .route("/webhooks", web::post().to(receive_webhook))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,217 @@
+use std::sync::Once;
+
+use deepsource_sync::configuration::{LogFormat, Settings};
+use deepsource_sync::startup::Application;
+use deepsource_sync::telemetry;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use sqlx::PgPool;
+
+pub const SECRET: &str = "test-secret-0123456789abcdef";
+/// A second configured secret, as during a rotation.
+pub const PREVIOUS_SECRET: &str = "previous-secret-abcdefghijklmnop";
+
+pub struct TestApp {
+    pub address: String,
+    pub db_name: String,
+    pub pool: PgPool,
+    pub client: reqwest::Client,
+}
+
+/// The Postgres server tests create their databases on.
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_SERVER_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// Logs stay quiet unless `TEST_LOG` is set.
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            telemetry::init(LogFormat::Pretty);
+        }
+    });
+}
+
+pub fn fresh_database_url() -> (String, String) {
+    let db_name = format!("dss_test_{}", uuid::Uuid::new_v4().simple());
+    (format!("{}/{db_name}", server_url()), db_name)
+}
+
+pub fn test_settings(database_url: &str) -> Settings {
+    let secrets = format!("{SECRET},{PREVIOUS_SECRET}");
+    Settings::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(database_url.to_owned()),
+        "DEEPSOURCE_WEBHOOK_SECRETS" => Some(secrets.clone()),
+        "BIND_ADDR" => Some("127.0.0.1:0".into()),
+        "DATABASE_MAX_CONNECTIONS" => Some("4".into()),
+        _ => None,
+    })
+    .expect("test settings are valid")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the service on a random port against a database of its own.
+pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
+    init_logs();
+    let (database_url, db_name) = fresh_database_url();
+    let mut settings = test_settings(&database_url);
+    customise(&mut settings);
+    let app = Application::build(settings)
+        .await
+        .expect("the application starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let pool = PgPool::connect(&database_url)
+        .await
+        .expect("the test database is reachable");
+    TestApp {
+        address,
+        db_name,
+        pool,
+        client: reqwest::Client::new(),
+    }
+}
+
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/deepsource/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A distinct event built from a sample payload: same shape, new id.
+pub fn fixture_with_id(name: &str, id: &str) -> Vec<u8> {
+    let mut value: serde_json::Value = serde_json::from_slice(&fixture(name)).unwrap();
+    value["id"] = id.into();
+    serde_json::to_vec(&value).unwrap()
+}
+
+pub struct StoredEvent {
+    pub event_type: String,
+    pub event_time: chrono::DateTime<chrono::Utc>,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    pub body: Vec<u8>,
+    pub body_sha256: Vec<u8>,
+}
+
+pub struct Job {
+    pub finding_id: Option<String>,
+    pub status: String,
+    pub attempts: i32,
+}
+
+impl TestApp {
+    pub async fn post_webhook(&self, body: impl Into<Vec<u8>>, signature: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/webhooks", self.address))
+            .header("content-type", "application/json")
+            .body(body.into());
+        if let Some(signature) = signature {
+            request = request.header("x-deepsource-signature", signature);
+        }
+        request.send().await.expect("the service answers")
+    }
+
+    pub async fn post_signed(&self, body: &[u8]) -> reqwest::Response {
+        self.post_webhook(body.to_vec(), Some(&sign(SECRET, body))).await
+    }
+
+    /// Posts, asserts a 200, and returns the `status` it reported.
+    pub async fn deliver(&self, body: &[u8]) -> String {
+        let response = self.post_signed(body).await;
+        assert_eq!(response.status(), 200);
+        let json: serde_json::Value = response.json().await.unwrap();
+        json["status"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("the service answers")
+    }
+
+    pub async fn stored_event(&self, id: &str) -> Option<StoredEvent> {
+        sqlx::query_as!(
+            StoredEvent,
+            "SELECT event_type, event_time, received_at, body, body_sha256 FROM webhook_events WHERE id = $1",
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    pub async fn jobs_for(&self, event_id: &str) -> Vec<Job> {
+        sqlx::query_as!(
+            Job,
+            "SELECT finding_id, status, attempts FROM sync_jobs WHERE event_id = $1",
+            event_id
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    pub async fn conflicting_bodies(&self, id: &str) -> Vec<Vec<u8>> {
+        sqlx::query_scalar!(
+            "SELECT body FROM webhook_event_conflicts WHERE event_id = $1 ORDER BY id",
+            id
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    pub async fn count_rows(&self) -> (i64, i64, i64) {
+        let row = sqlx::query!(
+            r#"SELECT (SELECT count(*) FROM webhook_events) AS "events!",
+                      (SELECT count(*) FROM sync_jobs) AS "jobs!",
+                      (SELECT count(*) FROM webhook_event_conflicts) AS "conflicts!""#
+        )
+        .fetch_one(&self.pool)
+        .await
+        .unwrap();
+        (row.events, row.jobs, row.conflicts)
+    }
+
+    /// Makes the database refuse every connection and drops the open ones, as an outage would.
+    pub async fn take_database_down(&self) {
+        let admin = PgPool::connect(&format!("{}/postgres", server_url()))
+            .await
+            .unwrap();
+        sqlx::query(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS false",
+            self.db_name
+        ))
+        .execute(&admin)
+        .await
+        .unwrap();
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+            .bind(&self.db_name)
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+
+    /// Undoes `take_database_down`; the pools reconnect on their own.
+    pub async fn bring_database_back(&self) {
+        let admin = PgPool::connect(&format!("{}/postgres", server_url()))
+            .await
+            .unwrap();
+        sqlx::query(&format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", self.db_name))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+}
