@@ -1,6 +1,8 @@
 use clap::{Parser, Subcommand};
+use tokio::sync::watch;
 
 use crate::configuration::Settings;
+use crate::sync::Worker;
 use crate::{db, startup::Application};
 
 #[derive(Debug, Parser)]
@@ -16,15 +18,46 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Receive DeepSource webhooks on BIND_ADDR (the default when no subcommand is given).
-    Serve,
+    /// Receive DeepSource webhooks on BIND_ADDR and run the sync worker (the default).
+    Serve {
+        /// Only receive and store events; run the sync worker elsewhere (`deepsource-sync worker`).
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Run the sync worker alone: queued DeepSource events become GitHub issue changes.
+    Worker,
     /// Apply pending database migrations, then exit.
     Migrate,
 }
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => Application::build(settings).await?.run_until_stopped().await?,
+    match cli.command.unwrap_or(Command::Serve { no_worker: false }) {
+        Command::Serve { no_worker } => {
+            let app = Application::build(settings.clone()).await?;
+            let (stop, stopped) = watch::channel(false);
+            let worker = match no_worker {
+                true => None,
+                false => Some(tokio::spawn(Worker::new(app.pool(), &settings)?.run(stopped))),
+            };
+            // actix-web stops on SIGTERM / SIGINT after finishing in-flight requests.
+            app.run_until_stopped().await?;
+            let _ = stop.send(true);
+            if let Some(worker) = worker {
+                worker.await?;
+            }
+        }
+        Command::Worker => {
+            db::ensure_database(&settings.database).await?;
+            db::migrate(settings.database.url()).await?;
+            let worker = Worker::new(db::pool(&settings.database)?, &settings)?;
+            let (stop, stopped) = watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("stopping: the finding in hand is finished first");
+                let _ = stop.send(true);
+            });
+            worker.run(stopped).await;
+        }
         Command::Migrate => {
             db::ensure_database(&settings.database).await?;
             let applied = db::migrate(settings.database.url()).await?;
@@ -36,4 +69,13 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler can be installed");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

@@ -6,4 +6,5 @@ pub mod error;
 pub mod ingest;
 pub mod routes;
 pub mod startup;
+pub mod sync;
 pub mod telemetry;

@@ -15,6 +15,7 @@ use crate::routes::{healthz, readyz, receive_webhook, MaxBodyBytes};
 pub struct Application {
     port: u16,
     server: Server,
+    pool: PgPool,
 }
 
 impl Application {
@@ -35,17 +36,21 @@ impl Application {
         let verifier = SignatureVerifier::new(settings.webhook.secrets.clone());
         let server = serve(
             listener,
-            pool,
+            pool.clone(),
             ingestor,
             verifier,
             settings.webhook.max_body_bytes,
         )?;
         tracing::info!(addr = %settings.bind_addr, port, "listening");
-        Ok(Self { port, server })
+        Ok(Self { port, server, pool })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    pub fn pool(&self) -> PgPool {
+        self.pool.clone()
     }
 
     /// Runs until SIGTERM/SIGINT; actix finishes in-flight requests before returning.

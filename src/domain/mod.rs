@@ -1,8 +1,10 @@
 //! Values parsed at the edge, so handlers and storage only ever see valid ones.
 mod delivery_id;
 mod envelope;
+mod repo_slug;
 mod signature;
 
 pub use delivery_id::DeliveryId;
-pub use envelope::{Envelope, EnvelopeError, EventTime};
+pub use envelope::{Envelope, EnvelopeError, EventTime, SYNC_EVENT_TYPES};
+pub use repo_slug::RepoSlug;
 pub use signature::{Signature, SignatureError, SignatureVerifier, WebhookSecret};

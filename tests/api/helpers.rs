@@ -2,6 +2,7 @@ use std::sync::Once;
 
 use deepsource_sync::configuration::{LogFormat, Settings};
 use deepsource_sync::startup::Application;
+use deepsource_sync::sync::{Pass, Worker, WorkerError};
 use deepsource_sync::telemetry;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -11,8 +12,12 @@ pub const SECRET: &str = "test-secret-0123456789abcdef";
 /// A second configured secret, as during a rotation.
 pub const PREVIOUS_SECRET: &str = "previous-secret-abcdefghijklmnop";
 
+pub use crate::fake_github::{FakeGitHub, Fault};
+
 pub struct TestApp {
     pub address: String,
+    pub settings: Settings,
+    pub github: FakeGitHub,
     pub db_name: String,
     pub pool: PgPool,
     pub client: reqwest::Client,
@@ -39,12 +44,22 @@ pub fn fresh_database_url() -> (String, String) {
 }
 
 pub fn test_settings(database_url: &str) -> Settings {
+    test_settings_with_github(database_url, None)
+}
+
+/// Settings for one test: its own database, and GitHub (when given) at the fake with pacing off.
+pub fn test_settings_with_github(database_url: &str, github_url: Option<&str>) -> Settings {
     let secrets = format!("{SECRET},{PREVIOUS_SECRET}");
     Settings::from_lookup(|name| match name {
         "DATABASE_URL" => Some(database_url.to_owned()),
         "DEEPSOURCE_WEBHOOK_SECRETS" => Some(secrets.clone()),
         "BIND_ADDR" => Some("127.0.0.1:0".into()),
         "DATABASE_MAX_CONNECTIONS" => Some("4".into()),
+        "GITHUB_API_URL" => github_url.map(str::to_owned),
+        "GITHUB_TOKEN" => github_url.map(|_| crate::fake_github::TOKEN.to_owned()),
+        "GITHUB_MIN_WRITE_INTERVAL_MS" => Some("0".into()),
+        "GITHUB_WRITES_PER_MINUTE" => Some("100000".into()),
+        "GITHUB_WRITES_PER_HOUR" => Some("1000000".into()),
         _ => None,
     })
     .expect("test settings are valid")
@@ -58,9 +73,10 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     init_logs();
     let (database_url, db_name) = fresh_database_url();
-    let mut settings = test_settings(&database_url);
+    let github = FakeGitHub::start();
+    let mut settings = test_settings_with_github(&database_url, Some(&github.url));
     customise(&mut settings);
-    let app = Application::build(settings)
+    let app = Application::build(settings.clone())
         .await
         .expect("the application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -70,6 +86,8 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("the test database is reachable");
     TestApp {
         address,
+        settings,
+        github,
         db_name,
         pool,
         client: reqwest::Client::new(),
@@ -109,6 +127,27 @@ pub struct Job {
 }
 
 impl TestApp {
+    pub fn worker(&self) -> Worker {
+        Worker::new(self.pool.clone(), &self.settings).expect("the worker starts")
+    }
+
+    /// Runs a worker until no job is due now.
+    pub async fn run_worker(&self) -> Result<Pass, WorkerError> {
+        self.worker().run_until_idle().await
+    }
+
+    /// As if the clock had moved past every scheduled retry and GitHub back-off.
+    pub async fn make_everything_due(&self) {
+        sqlx::query("UPDATE sync_jobs SET next_attempt_at = now() WHERE status = 'pending'")
+            .execute(&self.pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE github_budget SET blocked_until = NULL")
+            .execute(&self.pool)
+            .await
+            .unwrap();
+    }
+
     pub async fn post_webhook(&self, body: impl Into<Vec<u8>>, signature: Option<&str>) -> reqwest::Response {
         let mut request = self
             .client
@@ -213,5 +252,61 @@ impl TestApp {
             .execute(&admin)
             .await
             .unwrap();
+    }
+}
+
+pub const INTRODUCED: &str = "repository_issue.introduced";
+pub const RESOLVED: &str = "repository_issue.resolved";
+/// The sample payloads' repository.
+pub const SAMPLE_REPO: &str = "deepsourcelabs/demo-go";
+
+/// A `repository_issue.*` event for `finding` built from the published sample.
+pub fn issue_event(kind: &str, event_id: &str, finding: &str, count: i64, created_at: i64) -> Vec<u8> {
+    issue_event_with(kind, event_id, finding, count, created_at, |_| {})
+}
+
+pub fn issue_event_with(
+    kind: &str,
+    event_id: &str,
+    finding: &str,
+    count: i64,
+    created_at: i64,
+    change: impl FnOnce(&mut serde_json::Value),
+) -> Vec<u8> {
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&fixture("repository_issue_introduced.json")).unwrap();
+    event["id"] = event_id.into();
+    event["type"] = kind.into();
+    event["createdAt"] = created_at.into();
+    event["data"]["object"]["id"] = finding.into();
+    let data = event["data"].as_object_mut().unwrap();
+    data.remove("issueOccurrencesIntroduced");
+    if kind == INTRODUCED {
+        data.insert("issueOccurrencesIntroduced".into(), count.into());
+    } else {
+        data.insert("issueOccurrencesResolved".into(), count.into());
+        data["object"]["occurrences"] = serde_json::json!([]);
+    }
+    change(&mut event["data"]["object"]);
+    serde_json::to_vec(&event).unwrap()
+}
+
+impl TestApp {
+    pub async fn job_of(&self, event_id: &str) -> (String, Option<String>, chrono::DateTime<chrono::Utc>) {
+        let row = sqlx::query!(
+            "SELECT status, last_error, next_attempt_at FROM sync_jobs WHERE event_id = $1",
+            event_id
+        )
+        .fetch_one(&self.pool)
+        .await
+        .unwrap();
+        (row.status, row.last_error, row.next_attempt_at)
+    }
+
+    pub async fn open_occurrences(&self, finding: &str) -> i64 {
+        sqlx::query_scalar!("SELECT open_occurrences FROM findings WHERE id = $1", finding)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
     }
 }

@@ -1,0 +1,446 @@
+//! An in-memory GitHub for tests and benchmarks: keeps issues, labels and comments, answers
+//! with GitHub's status codes, JSON shapes and rate-limit headers, enforces write limits, and
+//! injects faults on demand.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+
+pub const TOKEN: &str = "ghp_test_token";
+pub const INSTALLATION_ID: u64 = 4242;
+pub const INSTALLATION_TOKEN: &str = "ghs_installation_token";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issue {
+    pub number: i64,
+    pub title: String,
+    pub body: String,
+    pub labels: Vec<String>,
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub comments: Vec<String>,
+}
+
+/// What the next matching request gets instead of a normal answer.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    Status(u16),
+    /// 403 "secondary rate limit", with or without `retry-after`.
+    SecondaryLimit {
+        retry_after: Option<u64>,
+    },
+    /// 429 without headers.
+    TooManyRequests,
+    /// The request is carried out, but the answer is a 502: the client cannot know it worked.
+    LoseResponse,
+    Unauthorized,
+}
+
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub method: String,
+    pub path: String,
+}
+
+/// GitHub's content-creation limits, scaled as a test or benchmark needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub per_minute: usize,
+    pub window: Duration,
+    pub min_interval: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            per_minute: usize::MAX,
+            window: Duration::from_secs(60),
+            min_interval: Duration::ZERO,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    repos: HashMap<String, Vec<Issue>>,
+    missing_repos: HashSet<String>,
+    faults: VecDeque<(String, Fault)>,
+    calls: Vec<Call>,
+    writes: Vec<Instant>,
+    limits: Limits,
+    violations: usize,
+    stale_search: bool,
+}
+
+#[derive(Clone)]
+pub struct FakeGitHub {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeGitHub {
+    /// Serves on a random loopback port from the current Tokio runtime.
+    pub fn start() -> Self {
+        let state = Arc::new(Mutex::new(State::default()));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let data = web::Data::new(state.clone());
+        let server =
+            HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(handle)))
+                .workers(1)
+                .listen(listener)
+                .unwrap()
+                .run();
+        tokio::spawn(server);
+        Self { url, state }
+    }
+
+    pub fn fail_next(&self, method: &str, fault: Fault) {
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .push_back((method.to_owned(), fault));
+    }
+
+    pub fn remove_repo(&self, repo: &str) {
+        self.state.lock().unwrap().missing_repos.insert(repo.to_owned());
+    }
+
+    pub fn set_limits(&self, limits: Limits) {
+        self.state.lock().unwrap().limits = limits;
+    }
+
+    /// Search answers as if nothing were indexed yet.
+    pub fn make_search_stale(&self) {
+        self.state.lock().unwrap().stale_search = true;
+    }
+
+    pub fn issues(&self, repo: &str) -> Vec<Issue> {
+        self.state
+            .lock()
+            .unwrap()
+            .repos
+            .get(repo)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn all_issues(&self) -> Vec<(String, Issue)> {
+        let state = self.state.lock().unwrap();
+        let mut all: Vec<_> = state
+            .repos
+            .iter()
+            .flat_map(|(repo, issues)| issues.iter().map(move |i| (repo.clone(), i.clone())))
+            .collect();
+        all.sort_by(|a, b| (&a.0, a.1.number).cmp(&(&b.0, b.1.number)));
+        all
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    /// POST and PATCH calls made so far.
+    pub fn writes(&self) -> usize {
+        self.calls().iter().filter(|c| c.method != "GET").count()
+    }
+
+    pub fn violations(&self) -> usize {
+        self.state.lock().unwrap().violations
+    }
+}
+
+fn issue_json(repo: &str, issue: &Issue) -> Value {
+    json!({
+        "id": issue.number * 1000,
+        "number": issue.number,
+        "title": issue.title,
+        "body": issue.body,
+        "state": issue.state,
+        "state_reason": issue.state_reason,
+        "labels": issue.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+        "comments": issue.comments.len(),
+        "html_url": format!("https://github.com/{repo}/issues/{}", issue.number),
+    })
+}
+
+fn answer(status: u16, body: Value) -> HttpResponse {
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+        .insert_header(("x-ratelimit-limit", "5000"))
+        .insert_header(("x-ratelimit-remaining", "4999"))
+        .insert_header(("x-ratelimit-reset", reset.to_string()))
+        .json(body)
+}
+
+fn message(status: u16, text: &str) -> HttpResponse {
+    answer(
+        status,
+        json!({ "message": text, "documentation_url": "https://docs.github.com/rest" }),
+    )
+}
+
+fn secondary_limit(retry_after: Option<u64>) -> HttpResponse {
+    let mut response = message(
+        403,
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+    );
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert("retry-after".parse().unwrap(), secs.to_string().parse().unwrap());
+    }
+    response
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("00");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<State>>>) -> HttpResponse {
+    let method = req.method().as_str().to_owned();
+    let path = req.path().to_owned();
+    let query = req.query_string().to_owned();
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut state = state.lock().unwrap();
+    let state = &mut *state;
+    state.calls.push(Call {
+        method: method.clone(),
+        path: format!("{path}?{query}"),
+    });
+
+    // GitHub App flow: a JWT (three dot-separated parts) finds the installation and mints its token.
+    let is_jwt = auth
+        .strip_prefix("Bearer ")
+        .is_some_and(|t| t.split('.').count() == 3);
+    if path.ends_with("/installation") && method == "GET" {
+        return if is_jwt {
+            answer(200, json!({ "id": INSTALLATION_ID }))
+        } else {
+            message(401, "Bad credentials")
+        };
+    }
+    if path == format!("/app/installations/{INSTALLATION_ID}/access_tokens") {
+        return if is_jwt {
+            answer(
+                201,
+                json!({ "token": INSTALLATION_TOKEN, "expires_at": "2099-01-01T00:00:00Z" }),
+            )
+        } else {
+            message(401, "Bad credentials")
+        };
+    }
+    if auth != format!("Bearer {TOKEN}") && auth != format!("Bearer {INSTALLATION_TOKEN}") {
+        return message(401, "Bad credentials");
+    }
+
+    let fault = state
+        .faults
+        .iter()
+        .position(|(m, _)| m == &method || m == "*")
+        .and_then(|i| state.faults.remove(i))
+        .map(|(_, f)| f);
+    match &fault {
+        Some(Fault::Status(status)) => return message(*status, "injected failure"),
+        Some(Fault::SecondaryLimit { retry_after }) => return secondary_limit(*retry_after),
+        Some(Fault::TooManyRequests) => return message(429, "Too Many Requests"),
+        Some(Fault::Unauthorized) => return message(401, "Bad credentials"),
+        Some(Fault::LoseResponse) | None => {}
+    }
+
+    if method != "GET" {
+        let now = Instant::now();
+        let limits = state.limits;
+        state.writes.retain(|t| now.duration_since(*t) < limits.window);
+        let too_soon = state
+            .writes
+            .last()
+            .is_some_and(|t| now.duration_since(*t) < limits.min_interval);
+        if state.writes.len() >= limits.per_minute || too_soon {
+            state.violations += 1;
+            return secondary_limit(Some(1));
+        }
+        state.writes.push(now);
+    }
+
+    let response = route(state, &method, &path, &query, &body);
+    if matches!(fault, Some(Fault::LoseResponse)) {
+        return message(502, "Bad Gateway");
+    }
+    response
+}
+
+fn route(state: &mut State, method: &str, path: &str, query: &str, body: &Value) -> HttpResponse {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if parts == ["search", "issues"] {
+        let q = query_param(query, "q").unwrap_or_default();
+        let phrase = q.split('"').nth(1).unwrap_or("").to_owned();
+        let repo = q
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("repo:"))
+            .unwrap_or("")
+            .to_owned();
+        let items: Vec<Value> = if state.stale_search {
+            Vec::new()
+        } else {
+            state
+                .repos
+                .get(&repo)
+                .map(|issues| {
+                    issues
+                        .iter()
+                        .filter(|i| !phrase.is_empty() && i.body.contains(&phrase))
+                        .map(|i| issue_json(&repo, i))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        return answer(
+            200,
+            json!({ "total_count": items.len(), "incomplete_results": false, "items": items }),
+        );
+    }
+    let ["repos", owner, name, "issues", rest @ ..] = parts.as_slice() else {
+        return message(404, "Not Found");
+    };
+    let repo = format!("{owner}/{name}");
+    if state.missing_repos.contains(&repo) {
+        return message(404, "Not Found");
+    }
+    let issues = state.repos.entry(repo.clone()).or_default();
+    let text = |field: &str| body.get(field).and_then(Value::as_str).map(str::to_owned);
+    let labels = |body: &Value| {
+        body.get("labels").and_then(Value::as_array).map(|l| {
+            l.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+    };
+    match (method, rest) {
+        ("POST", []) => {
+            let Some(title) = text("title").filter(|t| !t.is_empty()) else {
+                return message(422, "Validation Failed: title is missing");
+            };
+            if text("body").is_some_and(|b| b.chars().count() > 65_536) {
+                return message(
+                    422,
+                    "Validation Failed: body is too long (maximum is 65536 characters)",
+                );
+            }
+            let issue = Issue {
+                number: issues.len() as i64 + 1,
+                title,
+                body: text("body").unwrap_or_default(),
+                labels: labels(body).unwrap_or_default(),
+                state: "open".into(),
+                state_reason: None,
+                comments: Vec::new(),
+            };
+            issues.push(issue.clone());
+            answer(201, issue_json(&repo, &issue))
+        }
+        ("GET", []) => {
+            let label = query_param(query, "labels");
+            let state_filter = query_param(query, "state").unwrap_or_else(|| "open".into());
+            let per_page: usize = query_param(query, "per_page")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(30);
+            let page: usize = query_param(query, "page")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            let mut matching: Vec<&Issue> = issues
+                .iter()
+                .filter(|i| label.as_ref().is_none_or(|l| i.labels.contains(l)))
+                .filter(|i| state_filter == "all" || i.state == state_filter)
+                .collect();
+            matching.reverse(); // newest first
+            let page_items: Vec<Value> = matching
+                .into_iter()
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .map(|i| issue_json(&repo, i))
+                .collect();
+            answer(200, Value::Array(page_items))
+        }
+        (_, [number, tail @ ..]) => {
+            let Some(issue) = number
+                .parse::<i64>()
+                .ok()
+                .and_then(|n| issues.iter_mut().find(|i| i.number == n))
+            else {
+                return message(404, "Not Found");
+            };
+            match (method, tail) {
+                ("PATCH", []) => {
+                    if let Some(title) = text("title") {
+                        issue.title = title;
+                    }
+                    if let Some(b) = text("body") {
+                        issue.body = b;
+                    }
+                    if let Some(l) = labels(body) {
+                        issue.labels = l;
+                    }
+                    if let Some(s) = text("state") {
+                        issue.state_reason = if s == "closed" {
+                            text("state_reason")
+                        } else {
+                            Some("reopened".into())
+                        };
+                        issue.state = s;
+                    }
+                    answer(200, issue_json(&repo, issue))
+                }
+                ("POST", ["comments"]) => {
+                    issue.comments.push(text("body").unwrap_or_default());
+                    answer(201, json!({ "id": issue.comments.len(), "body": text("body") }))
+                }
+                _ => message(404, "Not Found"),
+            }
+        }
+        _ => message(404, "Not Found"),
+    }
+}
