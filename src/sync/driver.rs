@@ -342,14 +342,15 @@ impl Driver {
         Ok(())
     }
 
-    /// Waits for a write slot, sleeping through short waits.
+    /// Books a write slot and sleeps until it; a slot further off reschedules the jobs instead.
     async fn book_write(&self, key: &str) -> Result<(), SyncError> {
-        loop {
-            match self.pacer.try_write(key).await? {
-                Slot::Granted => return Ok(()),
-                Slot::Wait(wait) if wait <= MAX_INLINE_WAIT => tokio::time::sleep(wait).await,
-                Slot::Wait(wait) => return Err(SyncError::Budget(wait)),
+        match self.pacer.book_write(key, MAX_INLINE_WAIT).await? {
+            Slot::Booked { id, wait } => {
+                tokio::time::sleep(wait).await;
+                self.pacer.sending(id).await?;
+                Ok(())
             }
+            Slot::Wait(wait) => Err(SyncError::Budget(wait)),
         }
     }
 

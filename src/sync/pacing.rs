@@ -18,9 +18,10 @@ pub struct Pacer {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Slot {
-    /// The write is booked; make it now.
-    Granted,
-    /// No write may be made for this long.
+    /// A write is booked this far from now: sleep that long, call `sending`, then make it.
+    /// Booking the future slot (rather than asking again later) keeps writes on the floor.
+    Booked { id: i64, wait: Duration },
+    /// No slot within the horizon; nothing was booked.
     Wait(Duration),
 }
 
@@ -34,8 +35,8 @@ impl Pacer {
         }
     }
 
-    /// Books a write for `key` if the budget allows one now.
-    pub async fn try_write(&self, key: &str) -> Result<Slot, sqlx::Error> {
+    /// Books the first free write slot for `key`, if it is no further off than `horizon`.
+    pub async fn book_write(&self, key: &str, horizon: Duration) -> Result<Slot, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query!(
             "INSERT INTO github_budget (budget_key) VALUES ($1) ON CONFLICT DO NOTHING",
@@ -83,20 +84,39 @@ impl Pacer {
         .into_iter()
         .flatten()
         .max();
-        let slot = match free_at.filter(|t| *t > now) {
-            Some(t) => Slot::Wait(until(now, t)),
-            None => {
-                sqlx::query!(
-                    "INSERT INTO github_writes (budget_key, written_at) VALUES ($1, now())",
-                    key
-                )
-                .execute(&mut *tx)
-                .await?;
-                Slot::Granted
+        let at = free_at.filter(|t| *t > now).unwrap_or(now);
+        let slot = if until(now, at) > horizon {
+            Slot::Wait(until(now, at))
+        } else {
+            let id = sqlx::query_scalar!(
+                "INSERT INTO github_writes (budget_key, written_at) VALUES ($1, $2) RETURNING id",
+                key,
+                at
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            Slot::Booked {
+                id,
+                wait: until(now, at),
             }
         };
         tx.commit().await?;
         Ok(slot)
+    }
+
+    /// The booked write goes out now. A write that went out late moves its record to when it
+    /// really went, so the next one cannot follow too close behind; lateness within the timer's
+    /// 1 ms granularity is not carried forward, or every write would drift the schedule.
+    pub async fn sending(&self, booked: i64) -> Result<(), sqlx::Error> {
+        sqlx::query!(
+            r#"UPDATE github_writes
+               SET written_at = GREATEST(written_at, clock_timestamp() - interval '1 millisecond')
+               WHERE id = $1"#,
+            booked
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// For reads: how long GitHub has asked us to wait, if it has.

@@ -273,3 +273,30 @@ async fn an_event_without_a_usable_object_fails_its_job_with_the_reason() {
     assert_eq!(status, "dead");
     assert!(error.unwrap().contains("not a usable"));
 }
+
+#[tokio::test]
+async fn the_worker_stops_when_told_and_leaves_nothing_claimed() {
+    let app = spawn_app().await;
+    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000))
+        .await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(app.worker().run(stopped));
+    // The job's status is the signal that the worker has been through it.
+    for _ in 0..200 {
+        if app.job_of("1").await.0 == "done" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), worker)
+        .await
+        .expect("stops promptly")
+        .unwrap();
+    assert_eq!(app.job_of("1").await.0, "done");
+    let leases: i64 = sqlx::query_scalar("SELECT count(*) FROM finding_leases")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(leases, 0);
+}

@@ -255,3 +255,30 @@ async fn a_worker_that_died_mid_job_is_taken_over_after_its_lease() {
     assert_eq!(app.run_worker().await.unwrap().jobs, 1);
     assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1);
 }
+
+#[tokio::test]
+async fn a_github_app_finds_its_installation_and_uses_its_token() {
+    let key_path = format!(
+        "{}/tests/fixtures/github_app_test_key.pem",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let app = spawn_app_with(|s| {
+        s.github.auth = deepsource_sync::configuration::GitHubAuth::App {
+            app_id: 12345,
+            private_key: std::fs::read_to_string(&key_path).unwrap().into(),
+        }
+    })
+    .await;
+    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000))
+        .await;
+    app.run_worker().await.unwrap();
+    assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1);
+    let paths: Vec<String> = app.github.calls().into_iter().map(|c| c.path).collect();
+    assert!(
+        paths[0].starts_with("/repos/deepsourcelabs/demo-go/installation"),
+        "{paths:?}"
+    );
+    assert!(paths
+        .iter()
+        .any(|p| p.starts_with("/app/installations/4242/access_tokens")));
+}

@@ -53,6 +53,8 @@ pub struct Limits {
     pub per_minute: usize,
     pub window: Duration,
     pub min_interval: Duration,
+    /// Timer jitter forgiven: a write this much early against the window is not a violation.
+    pub tolerance: Duration,
 }
 
 impl Default for Limits {
@@ -61,6 +63,7 @@ impl Default for Limits {
             per_minute: usize::MAX,
             window: Duration::from_secs(60),
             min_interval: Duration::ZERO,
+            tolerance: Duration::ZERO,
         }
     }
 }
@@ -267,7 +270,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<S
         return if is_jwt {
             answer(
                 201,
-                json!({ "token": INSTALLATION_TOKEN, "expires_at": "2099-01-01T00:00:00Z" }),
+                json!({ "token": INSTALLATION_TOKEN, "expires_at": "2099-01-01T00:00:00Z", "permissions": { "issues": "write" }, "repository_selection": "all" }),
             )
         } else {
             message(401, "Bad credentials")
@@ -294,7 +297,9 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<S
     if method != "GET" {
         let now = Instant::now();
         let limits = state.limits;
-        state.writes.retain(|t| now.duration_since(*t) < limits.window);
+        state
+            .writes
+            .retain(|t| now.duration_since(*t) + limits.tolerance < limits.window);
         let too_soon = state
             .writes
             .last()
