@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use http::{HeaderMap, StatusCode};
 use octocrab::service::middleware::retry::RetryConfig;
 use octocrab::Octocrab;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
@@ -189,7 +190,10 @@ impl GitHub {
         }
         let needle = marker.trim_start_matches("<!-- ").trim_end_matches(" -->");
         let query = format!("\"{needle}\" repo:{repo} is:issue in:body");
-        let path = format!("/search/issues?q={}", urlencode(&query));
+        let path = format!(
+            "/search/issues?q={}",
+            utf8_percent_encode(&query, NON_ALPHANUMERIC)
+        );
         let found: Search = send(&client, Method::Get, &path, None).await?;
         let has_marker = |issue: &RemoteIssue| issue.body.as_deref().is_some_and(|b| b.contains(marker));
         if let Some(issue) = found.items.into_iter().find(has_marker) {
@@ -281,18 +285,6 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> GitHubError 
             detail: format!("GitHub answered {status}: {message}"),
         },
     }
-}
-
-fn urlencode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

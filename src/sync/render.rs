@@ -1,5 +1,6 @@
 //! What a finding's GitHub issue says. Text that comes from DeepSource is neutralised: it must
 //! not ping people, link or close other issues, or inject HTML.
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
 
 use super::event::Occurrence;
@@ -175,17 +176,16 @@ fn label_part(text: &str) -> String {
         .collect()
 }
 
-/// Percent-encodes what cannot stand in a URL path, keeping `/`.
+/// Everything but unreserved characters and `/` is encoded in link paths.
+const PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
 fn url_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for byte in path.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(path, PATH).to_string()
 }
 
 #[cfg(test)]
