@@ -47,6 +47,10 @@ CREATE TABLE finding_ledger (
     applied_at  timestamptz NOT NULL DEFAULT now()
 );
 
+-- Jobs whose event named no finding are failed on every worker pass; this keeps that cheap.
+CREATE INDEX sync_jobs_without_finding ON sync_jobs (id)
+    WHERE finding_id IS NULL AND status IN ('pending', 'running');
+
 -- At most one worker per finding at a time, across replicas; expires if its worker dies.
 CREATE TABLE finding_leases (
     finding_id  text        PRIMARY KEY,

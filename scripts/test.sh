@@ -7,4 +7,4 @@ scripts/ensure-postgres.sh
 server=${TEST_DATABASE_SERVER_URL:-postgres://postgres@127.0.0.1:5432}
 psql "$server/postgres" -qAt -c "SELECT datname FROM pg_database WHERE datname LIKE 'dss\_test\_%'" |
   while read -r db; do psql "$server/postgres" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"; done
-cargo test --all-targets "$@"
+cargo test "$@"

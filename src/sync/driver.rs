@@ -150,15 +150,7 @@ impl Driver {
                         "found the issue an interrupted create made"
                     );
                     self.link(&mut finding, repo, &issue, None, None).await?;
-                    store::record_action(
-                        &self.pool,
-                        &finding.id,
-                        "link",
-                        &repo.to_string(),
-                        Some(issue.number),
-                        false,
-                    )
-                    .await?;
+                    self.record(&finding.id, "link", repo, Some(issue.number)).await?;
                 }
             }
             if finding.github_issue_number.is_none() {
@@ -174,15 +166,8 @@ impl Driver {
                     }
                 };
                 tracing::info!(number = created.number, repo = %repo, "created GitHub issue");
-                store::record_action(
-                    &self.pool,
-                    &finding.id,
-                    "create",
-                    &repo.to_string(),
-                    Some(created.number),
-                    false,
-                )
-                .await?;
+                self.record(&finding.id, "create", repo, Some(created.number))
+                    .await?;
                 let hash = content.hash();
                 self.link(&mut finding, repo, &created, Some(&hash), None).await?;
                 if let Some(previous) = previous {
@@ -194,18 +179,8 @@ impl Driver {
 
         let number = finding.github_issue_number.expect("linked above");
         if let Some(comment) = finding.pending_comment.clone() {
-            self.book_write(&key).await?;
-            github.comment(repo, number, &comment).await?;
-            store::clear_pending_comment(&self.pool, &finding.id).await?;
-            store::record_action(
-                &self.pool,
-                &finding.id,
-                "comment",
-                &repo.to_string(),
-                Some(number),
-                false,
-            )
-            .await?;
+            self.post_owed_comment(github, &finding.id, repo, number, &comment)
+                .await?;
         }
 
         let is_open = finding.github_state.as_deref() == Some("open");
@@ -250,15 +225,7 @@ impl Driver {
                         },
                     )
                     .await?;
-                store::record_action(
-                    &self.pool,
-                    &finding.id,
-                    "update",
-                    &repo.to_string(),
-                    Some(number),
-                    false,
-                )
-                .await?;
+                self.record(&finding.id, "update", repo, Some(number)).await?;
                 self.link(&mut finding, repo, &issue, Some(&hash), None).await
             }
             (false, false) => Ok(()),
@@ -284,31 +251,38 @@ impl Driver {
             reopen: action == "reopen",
         };
         let issue = github.update_issue(repo, number, patch).await?;
-        store::record_action(
-            &self.pool,
-            &finding.id,
-            action,
-            &repo.to_string(),
-            Some(number),
-            false,
-        )
-        .await?;
+        self.record(&finding.id, action, repo, Some(number)).await?;
         // The comment is owed from here on: a retry posts it without repeating the state change.
         let hash = content.hash();
         self.link(finding, repo, &issue, Some(&hash), Some(&comment))
             .await?;
-        self.book_write(&key).await?;
-        github.comment(repo, number, &comment).await?;
-        store::clear_pending_comment(&self.pool, &finding.id).await?;
-        store::record_action(
-            &self.pool,
-            &finding.id,
-            "comment",
-            &repo.to_string(),
-            Some(number),
-            false,
-        )
-        .await?;
+        self.post_owed_comment(github, &finding.id, repo, number, &comment)
+            .await
+    }
+
+    /// Posts the comment a state change owes, then marks it paid.
+    async fn post_owed_comment(
+        &self,
+        github: &GitHub,
+        finding_id: &str,
+        repo: &RepoSlug,
+        number: i64,
+        comment: &str,
+    ) -> Result<(), SyncError> {
+        self.book_write(&github.budget_key(repo)).await?;
+        github.comment(repo, number, comment).await?;
+        store::clear_pending_comment(&self.pool, finding_id).await?;
+        self.record(finding_id, "comment", repo, Some(number)).await
+    }
+
+    async fn record(
+        &self,
+        finding_id: &str,
+        action: &str,
+        repo: &RepoSlug,
+        number: Option<i64>,
+    ) -> Result<(), SyncError> {
+        store::record_action(&self.pool, finding_id, action, &repo.to_string(), number, false).await?;
         Ok(())
     }
 

@@ -292,6 +292,13 @@ pub fn issue_event_with(
 }
 
 impl TestApp {
+    /// Delivers one issue event and lets the worker act on it.
+    pub async fn sync_event(&self, kind: &str, event_id: &str, finding: &str, count: i64, created_at: i64) {
+        self.deliver(&issue_event(kind, event_id, finding, count, created_at))
+            .await;
+        self.run_worker().await.unwrap();
+    }
+
     pub async fn job_of(&self, event_id: &str) -> (String, Option<String>, chrono::DateTime<chrono::Utc>) {
         let row = sqlx::query!(
             "SELECT status, last_error, next_attempt_at FROM sync_jobs WHERE event_id = $1",

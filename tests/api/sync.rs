@@ -44,12 +44,8 @@ async fn an_introduced_finding_opens_one_issue_with_title_labels_body_and_marker
 #[tokio::test]
 async fn resolving_every_occurrence_closes_as_completed_and_a_regression_reopens() {
     let app = spawn_app().await;
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000))
-        .await;
-    app.run_worker().await.unwrap();
-    app.deliver(&issue_event(RESOLVED, "2", FINDING, 1, 1_700_000_100))
-        .await;
-    app.run_worker().await.unwrap();
+    app.sync_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000).await;
+    app.sync_event(RESOLVED, "2", FINDING, 1, 1_700_000_100).await;
 
     let issue = &app.github.issues(SAMPLE_REPO)[0];
     assert_eq!(issue.state, "closed");
@@ -58,9 +54,7 @@ async fn resolving_every_occurrence_closes_as_completed_and_a_regression_reopens
     assert!(issue.comments[0].contains("resolved"));
     assert!(issue.body.contains("| Open occurrences | 0 |"));
 
-    app.deliver(&issue_event(INTRODUCED, "3", FINDING, 1, 1_700_000_200))
-        .await;
-    app.run_worker().await.unwrap();
+    app.sync_event(INTRODUCED, "3", FINDING, 1, 1_700_000_200).await;
     let issues = app.github.issues(SAMPLE_REPO);
     assert_eq!(issues.len(), 1, "reopened, not duplicated");
     assert_eq!(issues[0].state, "open");
@@ -74,15 +68,9 @@ async fn resolving_every_occurrence_closes_as_completed_and_a_regression_reopens
 async fn reopen_policy_new_opens_a_fresh_issue_that_links_the_old_one() {
     let app =
         spawn_app_with(|s| s.sync.reopen_policy = deepsource_sync::configuration::ReopenPolicy::New).await;
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000))
-        .await;
-    app.run_worker().await.unwrap();
-    app.deliver(&issue_event(RESOLVED, "2", FINDING, 1, 1_700_000_100))
-        .await;
-    app.run_worker().await.unwrap();
-    app.deliver(&issue_event(INTRODUCED, "3", FINDING, 1, 1_700_000_200))
-        .await;
-    app.run_worker().await.unwrap();
+    app.sync_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000).await;
+    app.sync_event(RESOLVED, "2", FINDING, 1, 1_700_000_100).await;
+    app.sync_event(INTRODUCED, "3", FINDING, 1, 1_700_000_200).await;
 
     let issues = app.github.issues(SAMPLE_REPO);
     assert_eq!(issues.len(), 2);
@@ -96,21 +84,15 @@ async fn reopen_policy_new_opens_a_fresh_issue_that_links_the_old_one() {
 #[tokio::test]
 async fn partial_resolves_count_down_until_closed() {
     let app = spawn_app().await;
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 5, 1_700_000_000))
-        .await;
-    app.run_worker().await.unwrap();
-    app.deliver(&issue_event(RESOLVED, "2", FINDING, 2, 1_700_000_100))
-        .await;
-    app.run_worker().await.unwrap();
+    app.sync_event(INTRODUCED, "1", FINDING, 5, 1_700_000_000).await;
+    app.sync_event(RESOLVED, "2", FINDING, 2, 1_700_000_100).await;
     let issue = &app.github.issues(SAMPLE_REPO)[0];
     assert_eq!(issue.state, "open");
     assert!(issue.body.contains("| Open occurrences | 3 |"), "{}", issue.body);
 
     app.deliver(&issue_event(RESOLVED, "3", FINDING, 1, 1_700_000_200))
         .await;
-    app.deliver(&issue_event(RESOLVED, "4", FINDING, 2, 1_700_000_300))
-        .await;
-    app.run_worker().await.unwrap();
+    app.sync_event(RESOLVED, "4", FINDING, 2, 1_700_000_300).await;
     let issue = &app.github.issues(SAMPLE_REPO)[0];
     assert_eq!(issue.state, "closed");
     assert_eq!(app.open_occurrences(FINDING).await, 0);
@@ -119,9 +101,7 @@ async fn partial_resolves_count_down_until_closed() {
 #[tokio::test]
 async fn a_resolve_that_overtakes_its_introduce_ends_right() {
     let app = spawn_app().await;
-    app.deliver(&issue_event(RESOLVED, "2", FINDING, 1, 1_700_000_100))
-        .await;
-    app.run_worker().await.unwrap();
+    app.sync_event(RESOLVED, "2", FINDING, 1, 1_700_000_100).await;
     assert_eq!(
         app.open_occurrences(FINDING).await,
         -1,
@@ -129,9 +109,7 @@ async fn a_resolve_that_overtakes_its_introduce_ends_right() {
     );
     assert!(app.github.issues(SAMPLE_REPO).is_empty());
 
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000))
-        .await;
-    app.run_worker().await.unwrap();
+    app.sync_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000).await;
     assert_eq!(app.open_occurrences(FINDING).await, 0);
     assert!(
         app.github.issues(SAMPLE_REPO).is_empty(),
@@ -197,9 +175,7 @@ async fn findings_outside_github_are_skipped_with_the_reason() {
 #[tokio::test]
 async fn filters_skip_other_categories_and_analyzers() {
     let app = spawn_app_with(|s| s.sync.categories = vec!["SECURITY".into()]).await;
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000))
-        .await;
-    app.run_worker().await.unwrap();
+    app.sync_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000).await;
     let (status, error, _) = app.job_of("1").await;
     assert_eq!(status, "skipped");
     assert!(error.unwrap().contains("SYNC_CATEGORIES"));
@@ -246,9 +222,7 @@ async fn text_from_deepsource_cannot_mention_reference_or_inject_html() {
 #[tokio::test]
 async fn without_credentials_the_worker_records_what_it_would_do() {
     let app = spawn_app_with(|s| s.github.auth = deepsource_sync::configuration::GitHubAuth::DryRun).await;
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000))
-        .await;
-    app.run_worker().await.unwrap();
+    app.sync_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000).await;
     assert!(app.github.calls().is_empty());
     let actions: Vec<(String, bool)> = sqlx::query_as("SELECT action, dry_run FROM sync_actions")
         .fetch_all(&app.pool)

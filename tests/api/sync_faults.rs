@@ -10,9 +10,7 @@ const FINDING: &str = "PhVnb3NpdG9yeUl8c3VlOnp4a2E2bA==";
 async fn a_create_whose_answer_is_lost_never_makes_a_second_issue() {
     let app = spawn_app().await;
     app.github.fail_next("POST", Fault::LoseResponse);
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000))
-        .await;
-    app.run_worker().await.unwrap();
+    app.sync_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000).await;
     let (status, error, next) = app.job_of("1").await;
     assert_eq!(status, "pending");
     assert!(error.unwrap().contains("502"));
@@ -36,9 +34,7 @@ async fn a_lost_create_is_found_even_before_search_has_indexed_it() {
     let app = spawn_app().await;
     app.github.make_search_stale();
     app.github.fail_next("POST", Fault::LoseResponse);
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000))
-        .await;
-    app.run_worker().await.unwrap();
+    app.sync_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000).await;
     app.make_everything_due().await;
     app.run_worker().await.unwrap();
     assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1);
@@ -54,9 +50,7 @@ async fn server_errors_are_retried_with_backoff() {
     let app = spawn_app().await;
     app.github.fail_next("POST", Fault::Status(500));
     app.github.fail_next("POST", Fault::Status(503));
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000))
-        .await;
-    app.run_worker().await.unwrap();
+    app.sync_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000).await;
     app.make_everything_due().await;
     app.run_worker().await.unwrap();
     assert!(app.github.issues(SAMPLE_REPO).is_empty());
@@ -135,9 +129,7 @@ async fn too_many_requests_waits_a_minute() {
 async fn a_missing_repository_ends_the_job_dead_with_the_reason() {
     let app = spawn_app().await;
     app.github.remove_repo(SAMPLE_REPO);
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000))
-        .await;
-    app.run_worker().await.unwrap();
+    app.sync_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000).await;
     let (status, error, _) = app.job_of("1").await;
     assert_eq!(status, "dead");
     assert!(error.unwrap().contains("404"));
@@ -269,9 +261,7 @@ async fn a_github_app_finds_its_installation_and_uses_its_token() {
         }
     })
     .await;
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000))
-        .await;
-    app.run_worker().await.unwrap();
+    app.sync_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000).await;
     assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1);
     let paths: Vec<String> = app.github.calls().into_iter().map(|c| c.path).collect();
     assert!(
