@@ -319,8 +319,8 @@ impl Driver {
     /// Books a write slot and sleeps until it; a slot further off reschedules the jobs instead.
     async fn book_write(&self, key: &str) -> Result<(), SyncError> {
         match self.pacer.book_write(key, MAX_INLINE_WAIT).await? {
-            Slot::Booked { id, wait } => {
-                tokio::time::sleep(wait).await;
+            Slot::Booked { id, at } => {
+                tokio::time::sleep_until(at).await;
                 self.pacer.sending(id).await?;
                 Ok(())
             }

@@ -18,9 +18,9 @@ pub struct Pacer {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Slot {
-    /// A write is booked this far from now: sleep that long, call `sending`, then make it.
-    /// Booking the future slot (rather than asking again later) keeps writes on the floor.
-    Booked { id: i64, wait: Duration },
+    /// A write is booked: sleep until `at`, call `sending`, then make it. Booking the future
+    /// slot (rather than asking again later) keeps writes on the floor.
+    Booked { id: i64, at: tokio::time::Instant },
     /// No slot within the horizon; nothing was booked.
     Wait(Duration),
 }
@@ -60,7 +60,7 @@ impl Pacer {
         // minute_edge / hour_edge: the oldest write that still fills the window; the window has
         // room again once it leaves.
         let w = sqlx::query!(
-            r#"SELECT now() AS "now!",
+            r#"SELECT clock_timestamp() AS "now!",
                  (SELECT max(written_at) FROM github_writes WHERE budget_key = $1) AS last,
                  (SELECT written_at FROM github_writes
                   WHERE budget_key = $1 AND written_at > now() - interval '1 minute'
@@ -74,6 +74,9 @@ impl Pacer {
         )
         .fetch_one(&mut *tx)
         .await?;
+        // The database's clock paired with ours at the moment its answer arrived: the slot's
+        // local deadline is then never early, and late only by the answer's trip.
+        let local_now = tokio::time::Instant::now();
         let now = w.now;
         let free_at = [
             blocked_until,
@@ -97,7 +100,7 @@ impl Pacer {
             .await?;
             Slot::Booked {
                 id,
-                wait: until(now, at),
+                at: local_now + until(now, at),
             }
         };
         tx.commit().await?;
