@@ -2,14 +2,15 @@
 # Measures sustained ingest against the same Postgres server as a pgbench baseline that inserts
 # the same payload (as jsonb, one INSERT ... ON CONFLICT DO NOTHING per event, autocommit).
 # Prints both rates and their ratio, then the latency at a fixed 1,000 events/s and peak memory.
+# The service runs with --no-worker: this measures intake alone.
 #
-#   scripts/bench-ingest.sh [EVENTS] [CONCURRENCY]      (defaults: 40000 32)
+#   scripts/bench-ingest.sh [EVENTS] [CONCURRENCY]      (defaults: 100000 32)
 #
 # Needs the local Postgres (scripts/ensure-postgres.sh) and pgbench (postgresql-client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-EVENTS=${1:-40000}
+EVENTS=${1:-100000}
 CONCURRENCY=${2:-32}
 SERVER=${BENCH_DATABASE_SERVER_URL:-postgres://postgres@127.0.0.1:5432}
 DB=dss_bench
@@ -25,7 +26,7 @@ if curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then
 fi
 "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 DATABASE_URL="$SERVER/$DB" DEEPSOURCE_WEBHOOK_SECRETS=$SECRET BIND_ADDR=127.0.0.1:$PORT RUST_LOG=warn \
-  ./target/release/deepsource-sync serve &
+  ./target/release/deepsource-sync serve --no-worker &
 SERVICE=$!
 trap 'kill $SERVICE 2>/dev/null || true; wait $SERVICE 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

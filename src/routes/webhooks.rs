@@ -58,8 +58,9 @@ pub async fn receive_webhook(
         Outcome::Conflict => {
             tracing::warn!("an event arrived again with a different body; kept it in webhook_event_conflicts")
         }
-        Outcome::Stored => tracing::debug!("event stored"),
-        Outcome::Duplicate => tracing::debug!("duplicate delivery"),
+        // One line per delivery: DeepSource sends a handful per commit, and operators trace them by id.
+        Outcome::Stored => tracing::info!("event stored"),
+        Outcome::Duplicate => tracing::info!("duplicate delivery; nothing new stored"),
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id.as_str(), "status": outcome.as_str() })))
 }
