@@ -7,11 +7,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use clap::Parser;
 use hdrhistogram::Histogram;
 use hmac::{Hmac, Mac};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use sha2::Sha256;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Mutex;
 
 const TEMPLATES: [&[u8]; 6] = [
     include_bytes!("../../tests/fixtures/deepsource/repository_issue_introduced.json"),
@@ -102,32 +106,59 @@ impl Generator {
 }
 
 struct Shared {
-    client: reqwest::Client,
-    url: String,
+    target: Target,
     generator: Generator,
     histogram: Mutex<Histogram<u64>>,
     tally: Mutex<Tally>,
 }
 
+/// Where requests go: one HTTP/1.1 keep-alive connection per worker, driven by hyper directly,
+/// so the generator spends as little CPU as it can (it shares the machine with what it measures).
+struct Target {
+    addr: String,
+    host: String,
+    path: String,
+}
+
+impl Target {
+    fn parse(url: &str) -> anyhow::Result<Self> {
+        let uri: hyper::Uri = url.parse()?;
+        anyhow::ensure!(
+            uri.scheme_str() == Some("http"),
+            "only http:// URLs are supported"
+        );
+        let host = uri.host().ok_or_else(|| anyhow::anyhow!("no host in {url}"))?;
+        let port = uri.port_u16().unwrap_or(80);
+        Ok(Self {
+            addr: format!("{host}:{port}"),
+            host: format!("{host}:{port}"),
+            path: uri.path_and_query().map_or("/".into(), |p| p.to_string()),
+        })
+    }
+
+    async fn connect(&self) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+        let stream = tokio::net::TcpStream::connect(&self.addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        Ok(sender)
+    }
+}
+
 impl Shared {
-    async fn send(&self, i: usize, started: Instant) {
+    /// Sends event `i` on `connection` (reconnecting if it broke) and records the outcome.
+    async fn send(&self, connection: &mut Option<SendRequest<Full<Bytes>>>, i: usize, started: Instant) {
         let (body, signature) = self.generator.event(i);
-        let mut request = self
-            .client
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .body(body);
-        if let Some(signature) = signature {
-            request = request.header("x-deepsource-signature", signature);
-        }
-        let result = request.send().await;
-        let status = match result {
-            Ok(response) if response.status().is_success() => {
-                let json: serde_json::Value = response.json().await.unwrap_or_default();
+        let status = match self.post(connection, body, signature).await {
+            Ok((200..=299, body)) => {
+                let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 json["status"].as_str().unwrap_or("").to_owned()
             }
             Ok(_) => "refused".to_owned(),
-            Err(_) => "failed".to_owned(),
+            Err(_) => {
+                *connection = None;
+                "failed".to_owned()
+            }
         };
         let micros = started.elapsed().as_micros().max(1) as u64;
         self.histogram.lock().await.saturating_record(micros);
@@ -139,6 +170,33 @@ impl Shared {
             "failed" => tally.failed += 1,
             _ => tally.refused += 1,
         }
+    }
+
+    async fn post(
+        &self,
+        connection: &mut Option<SendRequest<Full<Bytes>>>,
+        body: Vec<u8>,
+        signature: Option<String>,
+    ) -> anyhow::Result<(u16, Bytes)> {
+        if connection.as_ref().is_none_or(|c| c.is_closed()) {
+            *connection = Some(self.target.connect().await?);
+        }
+        let sender = connection.as_mut().expect("connected above");
+        sender.ready().await?;
+        let mut request = hyper::Request::post(self.target.path.as_str())
+            .header("host", self.target.host.as_str())
+            .header("content-type", "application/json");
+        if let Some(signature) = signature {
+            request = request.header("x-deepsource-signature", signature);
+        }
+        let response = tokio::time::timeout(
+            Duration::from_secs(30),
+            sender.send_request(request.body(Full::new(Bytes::from(body)))?),
+        )
+        .await??;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((status, body))
     }
 }
 
@@ -160,11 +218,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|t| Template::new(t))
         .collect::<anyhow::Result<_>>()?;
     let shared = Arc::new(Shared {
-        client: reqwest::Client::builder()
-            .pool_max_idle_per_host(concurrency)
-            .timeout(Duration::from_secs(30))
-            .build()?,
-        url: args.url.clone(),
+        target: Target::parse(&args.url)?,
         generator: Generator {
             templates,
             secret: args.secret.clone(),
@@ -227,12 +281,13 @@ async fn closed_loop(shared: &Arc<Shared>, events: usize, concurrency: usize) {
             let shared = shared.clone();
             let next = next.clone();
             tokio::spawn(async move {
+                let mut connection = None;
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= events {
                         break;
                     }
-                    shared.send(i, Instant::now()).await;
+                    shared.send(&mut connection, i, Instant::now()).await;
                 }
             })
         })
@@ -242,23 +297,36 @@ async fn closed_loop(shared: &Arc<Shared>, events: usize, concurrency: usize) {
     }
 }
 
+/// A scheduler hands out events at their send times; each of `concurrency` connections takes
+/// the next one when free. An event that waits for a connection is late, and its latency says so.
 async fn fixed_rate(shared: &Arc<Shared>, events: usize, concurrency: usize, rate: f64) {
-    let slots = Arc::new(Semaphore::new(concurrency));
+    let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Instant)>(concurrency * 4);
+    let rx = Arc::new(Mutex::new(rx));
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let shared = shared.clone();
+            let rx = rx.clone();
+            tokio::spawn(async move {
+                let mut connection = None;
+                loop {
+                    let next = rx.lock().await.recv().await;
+                    let Some((i, scheduled)) = next else { break };
+                    shared.send(&mut connection, i, scheduled).await;
+                }
+            })
+        })
+        .collect();
     let start = tokio::time::Instant::now();
     let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
-    let mut tasks = Vec::with_capacity(events);
     for i in 0..events {
-        let scheduled = start + interval * i as u32;
+        let scheduled = start + interval.mul_f64(i as f64);
         tokio::time::sleep_until(scheduled).await;
-        let shared = shared.clone();
-        let slots = slots.clone();
-        tasks.push(tokio::spawn(async move {
-            // Waiting for a free slot counts against latency: it is time the event was late.
-            let _slot = slots.acquire_owned().await.expect("never closed");
-            shared.send(i, scheduled.into_std()).await;
-        }));
+        if tx.send((i, scheduled.into_std())).await.is_err() {
+            break;
+        }
     }
-    for task in tasks {
-        let _ = task.await;
+    drop(tx);
+    for worker in workers {
+        let _ = worker.await;
     }
 }
