@@ -1,4 +1,5 @@
 use clap::{Parser, Subcommand};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 
 use crate::configuration::Settings;
@@ -51,8 +52,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             db::migrate(settings.database.url()).await?;
             let worker = Worker::new(db::pool(&settings.database)?, &settings)?;
             let (stop, stopped) = watch::channel(false);
+            // Installed before the worker starts, so a signal at any moment after is caught.
+            let signals = ShutdownSignals::install()?;
             tokio::spawn(async move {
-                shutdown_signal().await;
+                signals.recv().await;
                 tracing::info!("stopping: the finding in hand is finished first");
                 let _ = stop.send(true);
             });
@@ -71,11 +74,23 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler can be installed");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+struct ShutdownSignals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
     }
 }

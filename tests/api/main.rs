@@ -1,3 +1,4 @@
+mod cli;
 mod concurrency;
 mod errors;
 #[path = "../support/fake_github.rs"]
