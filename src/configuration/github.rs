@@ -1,0 +1,157 @@
+//! GitHub settings for the sync worker: where, as whom, and how fast.
+use secrecy::SecretString;
+
+use super::{parse_or, ConfigError};
+use crate::domain::RepoSlug;
+
+#[derive(Clone, Debug)]
+pub struct GitHubSettings {
+    /// `https://api.github.com`, `https://HOST/api/v3` for GitHub Enterprise Server, or a test fake.
+    pub api_url: String,
+    /// Whether `GITHUB_API_URL` was set: GitHub Enterprise repositories are only synced then.
+    pub api_url_configured: bool,
+    pub auth: GitHubAuth,
+    /// Send every finding to this repository instead of the one it was found in.
+    pub repo_override: Option<RepoSlug>,
+    pub min_write_interval: std::time::Duration,
+    pub writes_per_minute: u32,
+    pub writes_per_hour: u32,
+}
+
+#[derive(Clone, Debug)]
+pub enum GitHubAuth {
+    /// No credentials: the worker only logs and records what it would do.
+    DryRun,
+    Token(SecretString),
+    App {
+        app_id: u64,
+        private_key: SecretString,
+    },
+}
+
+pub(super) fn github_settings(get: &impl Fn(&str) -> Option<String>) -> Result<GitHubSettings, ConfigError> {
+    let api_url_configured = get("GITHUB_API_URL").is_some();
+    let api_url = get("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".to_owned());
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+        return Err(ConfigError::new("GITHUB_API_URL", "expected an http(s):// URL"));
+    }
+    let auth = match (get("GITHUB_TOKEN"), get("GITHUB_APP_ID")) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "GITHUB_TOKEN",
+                "set either GITHUB_TOKEN or GITHUB_APP_ID, not both",
+            ))
+        }
+        (Some(token), None) => GitHubAuth::Token(SecretString::from(token.trim().to_owned())),
+        (None, Some(app_id)) => {
+            let app_id = app_id
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::new("GITHUB_APP_ID", "expected the app's numeric id"))?;
+            let private_key = match (get("GITHUB_APP_PRIVATE_KEY"), get("GITHUB_APP_PRIVATE_KEY_PATH")) {
+                (Some(pem), _) => pem.replace("\\n", "\n"),
+                (None, Some(path)) => std::fs::read_to_string(path.trim())
+                    .map_err(|e| ConfigError::new("GITHUB_APP_PRIVATE_KEY_PATH", e.to_string()))?,
+                (None, None) => {
+                    return Err(ConfigError::new(
+                        "GITHUB_APP_PRIVATE_KEY",
+                        "GITHUB_APP_ID needs GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_PATH",
+                    ))
+                }
+            };
+            if !private_key.contains("PRIVATE KEY") {
+                return Err(ConfigError::new(
+                    "GITHUB_APP_PRIVATE_KEY",
+                    "expected a PEM private key",
+                ));
+            }
+            GitHubAuth::App {
+                app_id,
+                private_key: SecretString::from(private_key),
+            }
+        }
+        (None, None) => GitHubAuth::DryRun,
+    };
+    let repo_override = get("GITHUB_REPO")
+        .map(|v| RepoSlug::parse(&v))
+        .transpose()
+        .map_err(|e| ConfigError::new("GITHUB_REPO", e))?;
+    let positive = |v: &str| {
+        v.parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or("expected a positive whole number")
+    };
+    Ok(GitHubSettings {
+        api_url: api_url.trim_end_matches('/').to_owned(),
+        api_url_configured,
+        auth,
+        repo_override,
+        min_write_interval: std::time::Duration::from_millis(parse_or(
+            "GITHUB_MIN_WRITE_INTERVAL_MS",
+            get("GITHUB_MIN_WRITE_INTERVAL_MS"),
+            1000,
+            |v| v.parse::<u64>().map_err(|_| "expected milliseconds"),
+        )?),
+        writes_per_minute: parse_or(
+            "GITHUB_WRITES_PER_MINUTE",
+            get("GITHUB_WRITES_PER_MINUTE"),
+            80,
+            positive,
+        )?,
+        writes_per_hour: parse_or(
+            "GITHUB_WRITES_PER_HOUR",
+            get("GITHUB_WRITES_PER_HOUR"),
+            500,
+            positive,
+        )?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::settings;
+    use super::*;
+    use crate::configuration::ReopenPolicy;
+
+    #[test]
+    fn github_defaults_to_a_dry_run_against_github_com() {
+        let s = settings(&[]).unwrap();
+        assert!(matches!(s.github.auth, GitHubAuth::DryRun));
+        assert_eq!(s.github.api_url, "https://api.github.com");
+        assert!(!s.github.api_url_configured);
+        assert_eq!(s.github.min_write_interval.as_millis(), 1000);
+        assert_eq!((s.github.writes_per_minute, s.github.writes_per_hour), (80, 500));
+        assert_eq!(s.sync.reopen_policy, ReopenPolicy::Reopen);
+        assert!(s.sync.categories.is_empty() && s.sync.analyzers.is_empty());
+    }
+
+    #[test]
+    fn github_settings_are_read() {
+        let s = settings(&[
+            ("GITHUB_TOKEN", "ghp_x"),
+            ("GITHUB_API_URL", "https://ghe.example.com/api/v3/"),
+            ("GITHUB_REPO", "acme/findings"),
+            ("SYNC_CATEGORIES", "security, bug_risk"),
+            ("SYNC_ANALYZERS", "go,python"),
+            ("REOPEN_POLICY", "new"),
+        ])
+        .unwrap();
+        assert!(matches!(s.github.auth, GitHubAuth::Token(_)));
+        assert_eq!(s.github.api_url, "https://ghe.example.com/api/v3");
+        assert_eq!(s.github.repo_override.unwrap().to_string(), "acme/findings");
+        assert_eq!(s.sync.categories, ["SECURITY", "BUG_RISK"]);
+        assert_eq!(s.sync.analyzers, ["go", "python"]);
+        assert_eq!(s.sync.reopen_policy, ReopenPolicy::New);
+    }
+
+    #[test]
+    fn an_app_needs_its_private_key() {
+        let err = settings(&[("GITHUB_APP_ID", "12")]).unwrap_err();
+        assert_eq!(err.var, "GITHUB_APP_PRIVATE_KEY");
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\\nabc\\n-----END RSA PRIVATE KEY-----";
+        let s = settings(&[("GITHUB_APP_ID", "12"), ("GITHUB_APP_PRIVATE_KEY", pem)]).unwrap();
+        assert!(matches!(s.github.auth, GitHubAuth::App { app_id: 12, .. }));
+        assert!(settings(&[("GITHUB_APP_ID", "12"), ("GITHUB_TOKEN", "t")]).is_err());
+    }
+}
