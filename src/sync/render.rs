@@ -32,11 +32,8 @@ impl IssueContent {
 }
 
 pub fn marker(finding_id: &str) -> String {
-    // The id is DeepSource's (base64); nothing in it may end the HTML comment early.
-    format!(
-        "<!-- deepsource-sync:{} -->",
-        finding_id.replace(['<', '>', '-'], "_")
-    )
+    // The id is DeepSource's (base64); without `>` nothing in it can end the comment early.
+    format!("<!-- deepsource-sync:{} -->", finding_id.replace(['<', '>'], "_"))
 }
 
 pub fn render(finding: &Finding, previous_issue: Option<i64>) -> IssueContent {
@@ -280,6 +277,15 @@ mod tests {
         assert!(content
             .body
             .contains("/blob/master/dir%20with%20space/a%28b%29.go#L160-L161"));
+    }
+
+    #[test]
+    fn no_id_can_end_the_marker_early() {
+        let m = marker("a-->b<!--c");
+        assert!(m.starts_with("<!-- deepsource-sync:") && m.ends_with(" -->"));
+        assert_eq!(m.matches("-->").count(), 1);
+        assert_eq!(m.matches("<!--").count(), 1);
+        assert_ne!(marker("a-b"), marker("a_b"), "ids stay distinct");
     }
 
     #[test]
