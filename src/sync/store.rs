@@ -62,6 +62,10 @@ pub enum JobEnd {
     },
 }
 
+/// A finding with a backlog is worked through in claims of this many events, each followed by
+/// one GitHub update, so one claim never holds an unbounded number of bodies in memory.
+const MAX_JOBS_PER_CLAIM: i64 = 200;
+
 /// Jobs whose event named no finding cannot be synced; they end now, with the reason.
 pub async fn fail_jobs_without_finding(pool: &PgPool) -> Result<u64, sqlx::Error> {
     let done = sqlx::query!(
@@ -75,8 +79,8 @@ pub async fn fail_jobs_without_finding(pool: &PgPool) -> Result<u64, sqlx::Error
     Ok(done.rows_affected())
 }
 
-/// Leases one finding that has due jobs, and claims all of them (several events of one finding
-/// are applied together and GitHub is driven once). `None` when nothing is due.
+/// Leases one finding that has due jobs, and claims them (up to `MAX_JOBS_PER_CLAIM`): several
+/// events of one finding are applied together and GitHub is driven once. `None` when nothing is due.
 pub async fn claim(pool: &PgPool, lease: std::time::Duration) -> Result<Option<Claim>, sqlx::Error> {
     let lease_secs = lease.as_secs_f64();
     let token = Uuid::new_v4();
@@ -116,20 +120,28 @@ pub async fn claim(pool: &PgPool, lease: std::time::Duration) -> Result<Option<C
         }
         let jobs = sqlx::query_as!(
             ClaimedJob,
-            r#"WITH claimed AS (
-                   UPDATE sync_jobs
-                   SET status = 'running', attempts = attempts + 1, updated_at = now(),
-                       lease_expires_at = now() + make_interval(secs => $2)
+            r#"WITH due AS (
+                   SELECT id FROM sync_jobs
                    WHERE finding_id = $1
                      AND ((status = 'pending' AND next_attempt_at <= now())
                           OR (status = 'running' AND lease_expires_at < now()))
-                   RETURNING id, event_id, attempts
+                   ORDER BY id
+                   LIMIT $3
+                   FOR UPDATE SKIP LOCKED
+               ),
+               claimed AS (
+                   UPDATE sync_jobs j
+                   SET status = 'running', attempts = attempts + 1, updated_at = now(),
+                       lease_expires_at = now() + make_interval(secs => $2)
+                   FROM due WHERE j.id = due.id
+                   RETURNING j.id, j.event_id, j.attempts
                )
                SELECT c.id, c.event_id, c.attempts, e.event_time, e.body
                FROM claimed c JOIN webhook_events e ON e.id = c.event_id
                ORDER BY e.event_time, c.id"#,
             finding_id,
-            lease_secs
+            lease_secs,
+            MAX_JOBS_PER_CLAIM
         )
         .fetch_all(&mut *tx)
         .await?;

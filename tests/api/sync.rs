@@ -274,3 +274,31 @@ async fn the_worker_stops_when_told_and_leaves_nothing_claimed() {
         .unwrap();
     assert_eq!(leases, 0);
 }
+
+#[tokio::test]
+async fn a_large_backlog_of_one_finding_is_worked_through_in_bounded_claims() {
+    let app = spawn_app().await;
+    // Written straight to the tables: 450 queued introduced events of one finding.
+    for i in 0..450 {
+        let body = issue_event(INTRODUCED, &format!("b{i}"), FINDING, 1, 1_700_000_000 + i);
+        sqlx::query(
+            "INSERT INTO webhook_events (id, event_type, event_time, received_at, body, body_sha256)
+             VALUES ($1, 'repository_issue.introduced', now(), now(), $2, sha256($2))",
+        )
+        .bind(format!("b{i}"))
+        .bind(&body)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO sync_jobs (event_id, finding_id) VALUES ($1, $2)")
+            .bind(format!("b{i}"))
+            .bind(FINDING)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
+    let pass = app.run_worker().await.unwrap();
+    assert_eq!((pass.findings, pass.jobs), (3, 450), "claims of at most 200");
+    assert_eq!(app.open_occurrences(FINDING).await, 450);
+    assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1);
+}
