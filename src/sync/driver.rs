@@ -154,8 +154,9 @@ impl Driver {
                 }
             }
             if finding.github_issue_number.is_none() {
-                store::set_create_started(&self.pool, &finding.id, true).await?;
+                // The slot first: a budget wait must not leave an intent for a call never made.
                 self.book_write(&key).await?;
+                store::set_create_started(&self.pool, &finding.id, true).await?;
                 let created = match github.create_issue(repo, &content).await {
                     Ok(issue) => issue,
                     Err(e) => {

@@ -187,6 +187,15 @@ async fn the_write_budget_spaces_writes_and_reschedules_when_spent() {
     assert_eq!(status, "pending");
     assert!(error.unwrap().contains("budget"));
     assert!(next > Utc::now() + chrono::Duration::seconds(30));
+    let intent: Option<chrono::DateTime<Utc>> =
+        sqlx::query_scalar("SELECT create_started_at FROM findings WHERE id = 'f2'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        intent.is_none(),
+        "no create was attempted, so none is looked for later"
+    );
     let gaps: Vec<chrono::Duration> = sqlx::query_scalar::<_, chrono::DateTime<Utc>>(
         "SELECT written_at FROM github_writes ORDER BY written_at",
     )
