@@ -310,6 +310,22 @@ impl TestApp {
         (row.status, row.last_error, row.next_attempt_at)
     }
 
+    pub async fn attempts_of(&self, event_id: &str) -> i32 {
+        sqlx::query_scalar!("SELECT attempts FROM sync_jobs WHERE event_id = $1", event_id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Whether a create for this finding is recorded as begun with its outcome unknown.
+    pub async fn create_intent(&self, finding: &str) -> bool {
+        sqlx::query_scalar!("SELECT create_started_at FROM findings WHERE id = $1", finding)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+            .is_some()
+    }
+
     pub async fn open_occurrences(&self, finding: &str) -> i64 {
         sqlx::query_scalar!("SELECT open_occurrences FROM findings WHERE id = $1", finding)
             .fetch_one(&self.pool)

@@ -16,6 +16,10 @@ async fn a_create_whose_answer_is_lost_never_makes_a_second_issue() {
     assert!(error.unwrap().contains("502"));
     assert!(next > Utc::now(), "retried later, with backoff");
     assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1, "GitHub did create it");
+    assert!(
+        app.create_intent(FINDING).await,
+        "the create's outcome is unknown"
+    );
 
     app.make_everything_due().await;
     app.run_worker().await.unwrap();
@@ -54,10 +58,7 @@ async fn server_errors_are_retried_with_backoff() {
     app.make_everything_due().await;
     app.run_worker().await.unwrap();
     assert!(app.github.issues(SAMPLE_REPO).is_empty());
-    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM sync_jobs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let attempts = app.attempts_of("1").await;
     assert_eq!(attempts, 2);
     app.make_everything_due().await;
     app.run_worker().await.unwrap();
@@ -97,10 +98,7 @@ async fn rate_limited_then_recovered(fault: Fault, min_wait_secs: i64) {
     app.make_everything_due().await;
     app.run_worker().await.unwrap();
     assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1);
-    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM sync_jobs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let attempts = app.attempts_of("1").await;
     assert_eq!(attempts, 1, "waiting out a rate limit uses up no attempt");
 }
 
@@ -133,13 +131,8 @@ async fn a_missing_repository_ends_the_job_dead_with_the_reason() {
     let (status, error, _) = app.job_of("1").await;
     assert_eq!(status, "dead");
     assert!(error.unwrap().contains("404"));
-    let create_pending: Option<chrono::DateTime<Utc>> =
-        sqlx::query_scalar("SELECT create_started_at FROM findings")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
     assert!(
-        create_pending.is_none(),
+        !app.create_intent(FINDING).await,
         "GitHub said no: nothing to look for later"
     );
 }
@@ -154,10 +147,7 @@ async fn bad_credentials_pause_the_worker_and_keep_the_jobs() {
     assert!(matches!(result, Err(WorkerError::Unauthorized(_))), "{result:?}");
     let (status, _, _) = app.job_of("1").await;
     assert_eq!(status, "pending");
-    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM sync_jobs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let attempts = app.attempts_of("1").await;
     assert_eq!(attempts, 0);
     app.run_worker().await.unwrap();
     assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1);
@@ -187,13 +177,8 @@ async fn the_write_budget_spaces_writes_and_reschedules_when_spent() {
     assert_eq!(status, "pending");
     assert!(error.unwrap().contains("budget"));
     assert!(next > Utc::now() + chrono::Duration::seconds(30));
-    let intent: Option<chrono::DateTime<Utc>> =
-        sqlx::query_scalar("SELECT create_started_at FROM findings WHERE id = 'f2'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
     assert!(
-        intent.is_none(),
+        !app.create_intent("f2").await,
         "no create was attempted, so none is looked for later"
     );
     let gaps: Vec<chrono::Duration> = sqlx::query_scalar::<_, chrono::DateTime<Utc>>(
