@@ -48,8 +48,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             }
         }
         Command::Worker => {
-            db::ensure_database(&settings.database).await?;
-            db::migrate(settings.database.url()).await?;
+            db::prepare(&settings.database).await?;
             let worker = Worker::new(db::pool(&settings.database)?, &settings)?;
             let (stop, stopped) = watch::channel(false);
             // Installed before the worker starts, so a signal at any moment after is caught.
@@ -61,15 +60,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             });
             worker.run(stopped).await;
         }
-        Command::Migrate => {
-            db::ensure_database(&settings.database).await?;
-            let applied = db::migrate(settings.database.url()).await?;
-            tracing::info!(
-                applied,
-                latest = db::latest_migration_version(),
-                "migrations up to date"
-            );
-        }
+        Command::Migrate => db::prepare(&settings.database).await?,
     }
     Ok(())
 }

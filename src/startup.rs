@@ -25,9 +25,7 @@ impl Application {
         if !settings.webhook.secrets_enabled() {
             tracing::warn!("ALLOW_UNSIGNED_WEBHOOKS=true and no secret: accepting unsigned events from anyone who can reach this port");
         }
-        db::ensure_database(&settings.database).await?;
-        let applied = db::migrate(settings.database.url()).await?;
-        tracing::info!(applied, "database migrations applied");
+        db::prepare(&settings.database).await?;
         let pool = db::pool(&settings.database)?;
 
         let listener = TcpListener::bind(settings.bind_addr)?;

@@ -29,6 +29,18 @@ pub async fn ensure_database(settings: &DatabaseSettings) -> Result<(), sqlx::Er
     }
 }
 
+/// What every entry point does first: the database exists and its schema is current.
+pub async fn prepare(settings: &DatabaseSettings) -> anyhow::Result<()> {
+    ensure_database(settings).await?;
+    let applied = migrate(settings.url()).await?;
+    tracing::info!(
+        applied,
+        latest = latest_migration_version(),
+        "database migrations up to date"
+    );
+    Ok(())
+}
+
 /// Lazy, so the service starts (and answers 503) while the database is briefly away.
 pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
