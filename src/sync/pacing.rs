@@ -38,15 +38,12 @@ impl Pacer {
     /// Books the first free write slot for `key`, if it is no further off than `horizon`.
     pub async fn book_write(&self, key: &str, horizon: Duration) -> Result<Slot, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query!(
-            "INSERT INTO github_budget (budget_key) VALUES ($1) ON CONFLICT DO NOTHING",
-            key
-        )
-        .execute(&mut *tx)
-        .await?;
-        // The row lock makes replicas sharing a credential take turns here.
+        // Creating or touching the row locks it, so replicas sharing a credential take turns
+        // here; one statement both ways.
         let blocked_until = sqlx::query_scalar!(
-            "SELECT blocked_until FROM github_budget WHERE budget_key = $1 FOR UPDATE",
+            r#"INSERT INTO github_budget (budget_key) VALUES ($1)
+               ON CONFLICT (budget_key) DO UPDATE SET budget_key = EXCLUDED.budget_key
+               RETURNING blocked_until"#,
             key
         )
         .fetch_one(&mut *tx)
