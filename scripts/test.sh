@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: a reachable Postgres, then the whole suite (unit and API tests).
-# Each API test creates a database of its own (dss_test_*); old ones are dropped first.
+# Each API test creates a database of its own (dss_test_*) and drops it when it ends; any left by
+# a run that was killed outright are dropped first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-postgres.sh

@@ -59,10 +59,16 @@ pub(super) fn github_settings(get: &impl Fn(&str) -> Option<String>) -> Result<G
                     ))
                 }
             };
-            if !private_key.contains("PRIVATE KEY") {
+            // Parsed here, not at the first GitHub call, so a bad key stops start-up naming its variable.
+            let var = if get("GITHUB_APP_PRIVATE_KEY").is_some() {
+                "GITHUB_APP_PRIVATE_KEY"
+            } else {
+                "GITHUB_APP_PRIVATE_KEY_PATH"
+            };
+            if let Err(e) = octocrab::EncodingKey::from_rsa_pem(private_key.as_bytes()) {
                 return Err(ConfigError::new(
-                    "GITHUB_APP_PRIVATE_KEY",
-                    "expected a PEM private key",
+                    var,
+                    format!("expected an RSA private key in PEM form ({e})"),
                 ));
             }
             GitHubAuth::App {
@@ -149,9 +155,30 @@ mod tests {
     fn an_app_needs_its_private_key() {
         let err = settings(&[("GITHUB_APP_ID", "12")]).unwrap_err();
         assert_eq!(err.var, "GITHUB_APP_PRIVATE_KEY");
-        let pem = "-----BEGIN RSA PRIVATE KEY-----\\nabc\\n-----END RSA PRIVATE KEY-----";
-        let s = settings(&[("GITHUB_APP_ID", "12"), ("GITHUB_APP_PRIVATE_KEY", pem)]).unwrap();
+        let pem = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/github_app_test_key.pem",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .replace('\n', "\\n");
+        let s = settings(&[("GITHUB_APP_ID", "12"), ("GITHUB_APP_PRIVATE_KEY", &pem)]).unwrap();
         assert!(matches!(s.github.auth, GitHubAuth::App { app_id: 12, .. }));
         assert!(settings(&[("GITHUB_APP_ID", "12"), ("GITHUB_TOKEN", "t")]).is_err());
+    }
+
+    #[test]
+    fn a_private_key_that_does_not_parse_names_its_variable() {
+        let garbled = "-----BEGIN RSA PRIVATE KEY-----\\nabc\\n-----END RSA PRIVATE KEY-----";
+        let err = settings(&[("GITHUB_APP_ID", "12"), ("GITHUB_APP_PRIVATE_KEY", garbled)]).unwrap_err();
+        assert_eq!(err.var, "GITHUB_APP_PRIVATE_KEY");
+        let path = std::env::temp_dir().join(format!("dss-bad-key-{}.pem", std::process::id()));
+        std::fs::write(&path, garbled.replace("\\n", "\n")).unwrap();
+        let err = settings(&[
+            ("GITHUB_APP_ID", "12"),
+            ("GITHUB_APP_PRIVATE_KEY_PATH", path.to_str().unwrap()),
+        ])
+        .unwrap_err();
+        std::fs::remove_file(&path).ok();
+        assert_eq!(err.var, "GITHUB_APP_PRIVATE_KEY_PATH");
     }
 }

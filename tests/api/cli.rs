@@ -2,7 +2,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::helpers::fresh_database_url;
+use crate::helpers::fresh_database;
 
 /// The binary with only the given environment, run away from any developer's `.env`.
 fn binary(env: &[(&str, &str)]) -> Command {
@@ -48,7 +48,8 @@ fn a_wrong_setting_stops_start_up_with_one_line_naming_it() {
 
 #[test]
 fn serving_without_a_secret_is_refused_unless_allowed() {
-    let (url, _) = fresh_database_url();
+    let db = fresh_database();
+    let url = db.url.clone();
     let output = binary(&[("DATABASE_URL", &url), ("BIND_ADDR", "127.0.0.1:0")])
         .output()
         .unwrap();
@@ -62,7 +63,8 @@ fn serving_without_a_secret_is_refused_unless_allowed() {
 
 #[test]
 fn migrate_creates_the_database_and_exits() {
-    let (url, db_name) = fresh_database_url();
+    let db = fresh_database();
+    let (url, db_name) = (db.url.clone(), db.name.clone());
     let output = binary(&[("DATABASE_URL", &url)]).arg("migrate").output().unwrap();
     assert!(output.status.success(), "{}", text(&output));
     let check = Command::new("psql")
@@ -115,13 +117,15 @@ fn stops_cleanly_on_sigterm(args: &[&str], env: &[(&str, &str)], ready: &str) {
 
 #[test]
 fn the_worker_stops_cleanly_on_sigterm() {
-    let (url, _) = fresh_database_url();
+    let db = fresh_database();
+    let url = db.url.clone();
     stops_cleanly_on_sigterm(&["worker"], &[("DATABASE_URL", &url)], "sync worker started");
 }
 
 #[test]
 fn serve_stops_cleanly_on_sigterm() {
-    let (url, _) = fresh_database_url();
+    let db = fresh_database();
+    let url = db.url.clone();
     let env = [
         ("DATABASE_URL", url.as_str()),
         ("BIND_ADDR", "127.0.0.1:0"),

@@ -21,6 +21,8 @@ pub struct TestApp {
     pub db_name: String,
     pub pool: PgPool,
     pub client: reqwest::Client,
+    /// Last field: dropped after the pool, so the database goes when the test ends.
+    pub _database: TestDatabase,
 }
 
 /// The Postgres server tests create their databases on.
@@ -38,9 +40,45 @@ fn init_logs() {
     });
 }
 
-pub fn fresh_database_url() -> (String, String) {
-    let db_name = format!("dss_test_{}", uuid::Uuid::new_v4().simple());
-    (format!("{}/{db_name}", server_url()), db_name)
+/// A database name of this test's own; the database (created by whatever uses the URL) is
+/// dropped when the guard goes, also when the test fails, so no way of running the suite
+/// (`cargo test`, `cargo mutants`, an IDE) leaves databases behind.
+pub struct TestDatabase {
+    pub url: String,
+    pub name: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for dropping the test database");
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", server_url())).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await?;
+                Ok::<_, sqlx::Error>(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+pub fn fresh_database() -> TestDatabase {
+    let name = format!("dss_test_{}", uuid::Uuid::new_v4().simple());
+    TestDatabase {
+        url: format!("{}/{name}", server_url()),
+        name,
+    }
 }
 
 pub fn test_settings(database_url: &str) -> Settings {
@@ -72,7 +110,8 @@ pub async fn spawn_app() -> TestApp {
 /// Starts the service on a random port against a database of its own.
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     init_logs();
-    let (database_url, db_name) = fresh_database_url();
+    let database = fresh_database();
+    let (database_url, db_name) = (database.url.clone(), database.name.clone());
     let github = FakeGitHub::start();
     let mut settings = test_settings_with_github(&database_url, Some(&github.url));
     customise(&mut settings);
@@ -91,6 +130,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         db_name,
         pool,
         client: reqwest::Client::new(),
+        _database: database,
     }
 }
 

@@ -1,10 +1,11 @@
 use deepsource_sync::db;
 
-use crate::helpers::{fresh_database_url, test_settings};
+use crate::helpers::{fresh_database, server_url, spawn_app, test_settings};
 
 #[tokio::test]
 async fn migrate_creates_the_database_and_is_idempotent_under_concurrency() {
-    let (url, _) = fresh_database_url();
+    let db = fresh_database();
+    let url = db.url.clone();
     let settings = test_settings(&url);
     db::ensure_database(&settings.database).await.unwrap();
     // Replicas starting together: the advisory lock makes them take turns, and only one applies.
@@ -16,4 +17,36 @@ async fn migrate_creates_the_database_and_is_idempotent_under_concurrency() {
 
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     assert!(db::schema_is_current(&pool).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_test_leaves_no_database_behind_even_when_it_fails() {
+    let exists = |name: String| async move {
+        let admin = sqlx::PgPool::connect(&format!("{}/postgres", server_url()))
+            .await
+            .unwrap();
+        sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&admin)
+            .await
+            .unwrap()
+    };
+    let app = spawn_app().await;
+    let name = app.db_name.clone();
+    assert!(exists(name.clone()).await);
+    drop(app);
+    assert!(!exists(name).await, "dropped with its app");
+
+    // A failing test unwinds through the same guard.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let failed = std::thread::spawn(move || {
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let app = spawn_app().await;
+            tx.send(app.db_name.clone()).unwrap();
+            panic!("a failing test");
+        })
+    })
+    .join();
+    assert!(failed.is_err());
+    assert!(!exists(rx.recv().unwrap()).await);
 }
