@@ -38,7 +38,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let (stop, stopped) = watch::channel(false);
             let worker = match no_worker {
                 true => None,
-                false => Some(tokio::spawn(Worker::new(app.pool(), &settings)?.run(stopped))),
+                false => Some(app.spawn_worker(&settings, stopped)),
             };
             // actix-web stops on SIGTERM / SIGINT after finishing in-flight requests.
             app.run_until_stopped().await?;

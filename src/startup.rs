@@ -10,12 +10,17 @@ use crate::db;
 use crate::domain::SignatureVerifier;
 use crate::ingest::Ingestor;
 use crate::routes::{healthz, readyz, receive_webhook, MaxBodyBytes};
+use crate::sync::{supervise, Worker, WorkerLiveness};
+
+/// A sync worker that failed inside `serve` is started again after this long.
+const WORKER_RESTART_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The HTTP service, bound and ready to run. Tests bind port 0 and read `port()`.
 pub struct Application {
     port: u16,
     server: Server,
     pool: PgPool,
+    worker: WorkerLiveness,
 }
 
 impl Application {
@@ -32,15 +37,39 @@ impl Application {
         let port = listener.local_addr()?.port();
         let ingestor = Ingestor::start(pool.clone());
         let verifier = SignatureVerifier::new(settings.webhook.secrets.clone());
+        let worker = WorkerLiveness::default();
         let server = serve(
             listener,
             pool.clone(),
             ingestor,
             verifier,
             settings.webhook.max_body_bytes,
+            worker.clone(),
         )?;
         tracing::info!(addr = %settings.bind_addr, port, "listening");
-        Ok(Self { port, server, pool })
+        Ok(Self {
+            port,
+            server,
+            pool,
+            worker,
+        })
+    }
+
+    /// Runs the sync worker in this process until `stop` turns true, restarting it should it
+    /// fail; `/readyz` then reports whether it is running.
+    pub fn spawn_worker(
+        &self,
+        settings: &Settings,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (pool, settings) = (self.pool.clone(), settings.clone());
+        let stopped = stop.clone();
+        tokio::spawn(supervise(
+            self.worker.clone(),
+            stop,
+            WORKER_RESTART_DELAY,
+            move || Ok(Worker::new(pool.clone(), &settings)?.run(stopped.clone())),
+        ))
     }
 
     pub fn port(&self) -> u16 {
@@ -63,11 +92,13 @@ fn serve(
     ingestor: Ingestor,
     verifier: SignatureVerifier,
     max_body_bytes: usize,
+    worker: WorkerLiveness,
 ) -> std::io::Result<Server> {
     let pool = web::Data::new(pool);
     let ingestor = web::Data::new(ingestor);
     let verifier = web::Data::new(verifier);
     let max_body = web::Data::new(MaxBodyBytes(max_body_bytes));
+    let worker = web::Data::new(worker);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(TracingLogger::default())
@@ -76,6 +107,7 @@ fn serve(
             .app_data(ingestor.clone())
             .app_data(verifier.clone())
             .app_data(max_body.clone())
+            .app_data(worker.clone())
             .route("/webhooks", web::post().to(receive_webhook))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))

@@ -1,19 +1,24 @@
 //! Brings one finding's GitHub issue in line with its stored state: create, update, close,
-//! reopen, each step recorded in Postgres so a crash or retry never repeats a create.
+//! reopen, each step recorded in Postgres (fenced by the finding's lease) so a crash, a retry or
+//! a worker that outlived its lease never repeats a create.
 use std::time::Duration;
 
-use chrono::Utc;
 use sqlx::PgPool;
 
 use super::github::{GitHub, GitHubError, IssuePatch, RemoteIssue};
+use super::lease::{Lease, StoreError};
 use super::pacing::{Pacer, Slot};
-use super::render::{marker, render};
+use super::render::{render, IssueContent};
 use super::store::{self, Finding, JobEnd, Link};
 use crate::configuration::{GitHubSettings, ReopenPolicy, SyncSettings};
 use crate::domain::RepoSlug;
 
 /// Budget waits up to this long are slept through; longer ones reschedule the jobs.
 const MAX_INLINE_WAIT: Duration = Duration::from_secs(20);
+/// How long after a GitHub write was begun it may still land: the client's connect and read
+/// timeouts with room to spare. A create or comment whose answer was lost is looked for only
+/// after this, so a call still on the wire (a stalled worker's) is not followed by a second one.
+pub const CALL_SETTLE: Duration = Duration::from_secs(60);
 
 /// Why a sync stopped short. `Unauthorized` stops the whole worker, not just this finding.
 #[derive(Debug, thiserror::Error)]
@@ -24,12 +29,26 @@ pub enum SyncError {
     GitHub(#[from] GitHubError),
     #[error("write budget exhausted for {0:?}")]
     Budget(Duration),
+    /// A call begun earlier may still land; look for its result after this long.
+    #[error("a GitHub call begun earlier may still land; looking for its result in {0:?}")]
+    Settling(Duration),
+    #[error("another worker holds this finding now")]
+    LeaseLost,
+}
+
+impl From<StoreError> for SyncError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Database(e) => SyncError::Database(e),
+            StoreError::LeaseLost => SyncError::LeaseLost,
+        }
+    }
 }
 
 pub struct Driver {
-    pool: PgPool,
-    github: Option<GitHub>,
-    pacer: Pacer,
+    pub(super) pool: PgPool,
+    pub(super) github: Option<GitHub>,
+    pub(super) pacer: Pacer,
     github_settings: GitHubSettings,
     sync: SyncSettings,
 }
@@ -76,12 +95,17 @@ impl Driver {
         if let Some(repo) = &self.github_settings.repo_override {
             return Ok(repo.clone());
         }
+        let from_url = || {
+            match finding.vcs_url.as_str() {
+            "" => Err("no event has given repository.vcsUrl yet, so the GitHub repository is unknown (GITHUB_REPO names one for every finding)".to_owned()),
+            url => RepoSlug::from_vcs_url(url),
+        }
+        };
         match finding.vcs_provider.as_str() {
-            "GITHUB" => RepoSlug::from_vcs_url(&finding.vcs_url),
-            "GITHUB_ENTERPRISE" if self.github_settings.api_url_configured => {
-                RepoSlug::from_vcs_url(&finding.vcs_url)
-            }
+            "GITHUB" => from_url(),
+            "GITHUB_ENTERPRISE" if self.github_settings.api_url_configured => from_url(),
             "GITHUB_ENTERPRISE" => Err("GITHUB_ENTERPRISE repository, but GITHUB_API_URL is not set".into()),
+            "" => Err("no event has given repository.vcsProvider yet (GITHUB_REPO names a repository for every finding)".into()),
             other => Err(format!(
                 "{other} repositories are not on GitHub (set GITHUB_REPO to track them in one)"
             )),
@@ -89,8 +113,8 @@ impl Driver {
     }
 
     /// Drives GitHub for one finding and says how its jobs end.
-    pub async fn sync(&self, finding_id: &str, attempts: i32) -> Result<JobEnd, SyncError> {
-        let Some(finding) = store::load_finding(&self.pool, finding_id).await? else {
+    pub async fn sync(&self, lease: &Lease, attempts: i32) -> Result<JobEnd, SyncError> {
+        let Some(finding) = store::load_finding(&self.pool, &lease.finding_id, CALL_SETTLE).await? else {
             return Ok(JobEnd::Done);
         };
         let repo = match self.target(&finding) {
@@ -101,23 +125,28 @@ impl Driver {
             self.dry_run(&finding, &repo).await?;
             return Ok(JobEnd::Done);
         };
-        match self.reconcile(github, finding, &repo).await {
+        match self.reconcile(github, lease, finding, &repo).await {
             Ok(()) => Ok(JobEnd::Done),
             Err(SyncError::Budget(wait)) => Ok(JobEnd::Retry {
-                at: Utc::now() + wait,
+                after: wait,
                 error: format!("GitHub write budget exhausted; next write allowed in {wait:?}"),
                 counted: false,
             }),
-            Err(SyncError::GitHub(GitHubError::RateLimited { until, detail })) => {
-                self.pacer.block(&github.budget_key(&repo), until).await?;
+            Err(SyncError::Settling(wait)) => Ok(JobEnd::Retry {
+                after: wait,
+                error: "a GitHub call begun earlier may still land; its result is looked for first".into(),
+                counted: false,
+            }),
+            Err(SyncError::GitHub(GitHubError::RateLimited { wait, detail })) => {
+                self.pacer.block(&github.budget_key(&repo), wait).await?;
                 Ok(JobEnd::Retry {
-                    at: until,
+                    after: wait,
                     error: format!("rate limited by GitHub: {detail}"),
                     counted: false,
                 })
             }
             Err(SyncError::GitHub(GitHubError::Transient { detail })) => Ok(JobEnd::Retry {
-                at: Utc::now() + backoff(attempts),
+                after: backoff(attempts),
                 error: detail,
                 counted: true,
             }),
@@ -129,117 +158,113 @@ impl Driver {
     async fn reconcile(
         &self,
         github: &GitHub,
+        lease: &Lease,
         mut finding: Finding,
         repo: &RepoSlug,
     ) -> Result<(), SyncError> {
         let key = github.budget_key(repo);
         let open_wanted = finding.open_occurrences > 0;
 
+        // Whatever is wanted now, an issue an earlier create may have made is found and linked
+        // first, then brought in line like any other: closed, if nothing is open any more.
+        if finding.github_issue_number.is_none() && finding.create_started_at.is_some() {
+            self.find_interrupted_create(github, lease, &mut finding, repo)
+                .await?;
+        }
         if finding.github_issue_number.is_none() {
-            if !open_wanted {
-                return Ok(());
+            if open_wanted {
+                self.create(github, lease, &mut finding, repo).await?;
             }
-            let previous = finding.previous_issues.last().copied();
-            let content = render(&finding, previous);
-            if finding.create_started_at.is_some() {
-                // An earlier create may have worked without our hearing of it.
-                self.wait_for_reads(&key).await?;
-                if let Some(issue) = github.find_by_marker(repo, &marker(&finding.id)).await? {
-                    tracing::info!(
-                        number = issue.number,
-                        "found the issue an interrupted create made"
-                    );
-                    self.link(&mut finding, repo, &issue, None, None).await?;
-                    self.record(&finding.id, "link", repo, Some(issue.number)).await?;
-                }
-            }
-            if finding.github_issue_number.is_none() {
-                // The slot first: a budget wait must not leave an intent for a call never made.
-                self.book_write(&key).await?;
-                store::set_create_started(&self.pool, &finding.id, true).await?;
-                let created = match github.create_issue(repo, &content).await {
-                    Ok(issue) => issue,
-                    Err(e) => {
-                        if e.is_definite() {
-                            store::set_create_started(&self.pool, &finding.id, false).await?;
-                        }
-                        return Err(e.into());
-                    }
-                };
-                tracing::info!(number = created.number, repo = %repo, "created GitHub issue");
-                self.record(&finding.id, "create", repo, Some(created.number))
-                    .await?;
-                let hash = content.hash();
-                self.link(&mut finding, repo, &created, Some(&hash), None).await?;
-                if let Some(previous) = previous {
-                    tracing::info!(previous, "the new issue links the previous one");
-                }
-                return Ok(());
-            }
+            return Ok(());
         }
 
         let number = finding.github_issue_number.expect("linked above");
         if let Some(comment) = finding.pending_comment.clone() {
-            self.post_owed_comment(github, &finding.id, repo, number, &comment)
+            self.post_owed_comment(github, lease, &finding, repo, number, &comment)
                 .await?;
         }
 
         let is_open = finding.github_state.as_deref() == Some("open");
+        let content = render(&finding);
         match (is_open, open_wanted) {
             (false, true) if self.sync.reopen_policy == ReopenPolicy::New => {
-                store::retire_issue(&self.pool, &finding.id, number).await?;
-                let finding = store::load_finding(&self.pool, &finding.id)
+                store::retire_issue(&self.pool, lease, number).await?;
+                let finding = store::load_finding(&self.pool, &finding.id, CALL_SETTLE)
                     .await?
-                    .expect("exists");
-                Box::pin(self.reconcile(github, finding, repo)).await
+                    .ok_or(SyncError::LeaseLost)?;
+                Box::pin(self.reconcile(github, lease, finding, repo)).await
             }
             (false, true) => {
-                let content = render(&finding, None);
                 let comment = format!(
                     "DeepSource reports this again: {} open occurrence(s). Reopened by deepsource-sync.",
                     finding.open_occurrences
                 );
-                self.transition(github, &mut finding, repo, &content, "reopen", comment)
+                self.transition(github, lease, &mut finding, repo, &content, "reopen", comment)
                     .await
             }
             (true, false) => {
-                let content = render(&finding, None);
                 let comment =
                     "DeepSource reports every occurrence resolved. Closed by deepsource-sync.".to_owned();
-                self.transition(github, &mut finding, repo, &content, "close", comment)
+                self.transition(github, lease, &mut finding, repo, &content, "close", comment)
                     .await
             }
             (true, true) => {
-                let content = render(&finding, None);
                 let hash = content.hash();
                 if finding.github_content_hash.as_deref() == Some(hash.as_str()) {
                     return Ok(());
                 }
                 self.book_write(&key).await?;
-                let issue = github
-                    .update_issue(
-                        repo,
-                        number,
-                        IssuePatch {
-                            content: Some(&content),
-                            ..IssuePatch::default()
-                        },
-                    )
-                    .await?;
+                let patch = IssuePatch {
+                    content: Some(&content),
+                    ..IssuePatch::default()
+                };
+                let issue = github.update_issue(repo, number, patch).await?;
                 self.record(&finding.id, "update", repo, Some(number)).await?;
-                self.link(&mut finding, repo, &issue, Some(&hash), None).await
+                self.link(lease, &mut finding, repo, &issue, Some(&hash), None)
+                    .await
             }
             (false, false) => Ok(()),
         }
     }
 
+    /// The intent is recorded before the call and cleared on a definite answer, so an answer
+    /// that never came leaves it for the next try to look for.
+    async fn create(
+        &self,
+        github: &GitHub,
+        lease: &Lease,
+        finding: &mut Finding,
+        repo: &RepoSlug,
+    ) -> Result<(), SyncError> {
+        let content = render(finding);
+        // The slot first: a budget wait must not leave an intent for a call never made.
+        self.book_write(&github.budget_key(repo)).await?;
+        store::set_create_started(&self.pool, lease, true).await?;
+        let created = match github.create_issue(repo, &content).await {
+            Ok(issue) => issue,
+            Err(e) => {
+                if e.is_definite() {
+                    store::set_create_started(&self.pool, lease, false).await?;
+                }
+                return Err(e.into());
+            }
+        };
+        tracing::info!(github_issue = created.number, repository = %repo, "created GitHub issue");
+        self.record(&finding.id, "create", repo, Some(created.number))
+            .await?;
+        let hash = content.hash();
+        self.link(lease, finding, repo, &created, Some(&hash), None).await
+    }
+
     /// Close or reopen with the new content in one PATCH, then the comment that says why.
+    #[allow(clippy::too_many_arguments)]
     async fn transition(
         &self,
         github: &GitHub,
+        lease: &Lease,
         finding: &mut Finding,
         repo: &RepoSlug,
-        content: &super::render::IssueContent,
+        content: &IssueContent,
         action: &str,
         comment: String,
     ) -> Result<(), SyncError> {
@@ -254,29 +279,16 @@ impl Driver {
         let issue = github.update_issue(repo, number, patch).await?;
         self.record(&finding.id, action, repo, Some(number)).await?;
         // The comment is owed from here on: a retry posts it without repeating the state change.
+        // Its marker lets a retry whose answer was lost see that it is already there.
+        let comment = with_comment_marker(&comment);
         let hash = content.hash();
-        self.link(finding, repo, &issue, Some(&hash), Some(&comment))
+        self.link(lease, finding, repo, &issue, Some(&hash), Some(&comment))
             .await?;
-        self.post_owed_comment(github, &finding.id, repo, number, &comment)
+        self.post_owed_comment(github, lease, finding, repo, number, &comment)
             .await
     }
 
-    /// Posts the comment a state change owes, then marks it paid.
-    async fn post_owed_comment(
-        &self,
-        github: &GitHub,
-        finding_id: &str,
-        repo: &RepoSlug,
-        number: i64,
-        comment: &str,
-    ) -> Result<(), SyncError> {
-        self.book_write(&github.budget_key(repo)).await?;
-        github.comment(repo, number, comment).await?;
-        store::clear_pending_comment(&self.pool, finding_id).await?;
-        self.record(finding_id, "comment", repo, Some(number)).await
-    }
-
-    async fn record(
+    pub(super) async fn record(
         &self,
         finding_id: &str,
         action: &str,
@@ -287,8 +299,9 @@ impl Driver {
         Ok(())
     }
 
-    async fn link(
+    pub(super) async fn link(
         &self,
+        lease: &Lease,
         finding: &mut Finding,
         repo: &RepoSlug,
         issue: &RemoteIssue,
@@ -296,29 +309,26 @@ impl Driver {
         pending_comment: Option<&str>,
     ) -> Result<(), SyncError> {
         let repo = repo.to_string();
-        store::save_link(
-            &self.pool,
-            &finding.id,
-            Link {
-                repo: &repo,
-                number: issue.number,
-                state: &issue.state,
-                content_hash: hash,
-                pending_comment,
-            },
-        )
-        .await?;
+        let link = Link {
+            repo: &repo,
+            number: issue.number,
+            state: &issue.state,
+            content_hash: hash,
+            pending_comment,
+        };
+        store::save_link(&self.pool, lease, link).await?;
         finding.github_repo = Some(repo);
         finding.github_issue_number = Some(issue.number);
         finding.github_state = Some(issue.state.clone());
         finding.github_content_hash = hash.map(str::to_owned);
         finding.pending_comment = pending_comment.map(str::to_owned);
+        finding.comment_started_at = None;
         finding.create_started_at = None;
         Ok(())
     }
 
     /// Books a write slot and sleeps until it; a slot further off reschedules the jobs instead.
-    async fn book_write(&self, key: &str) -> Result<(), SyncError> {
+    pub(super) async fn book_write(&self, key: &str) -> Result<(), SyncError> {
         match self.pacer.book_write(key, MAX_INLINE_WAIT).await? {
             Slot::Booked { id, at } => {
                 tokio::time::sleep_until(at).await;
@@ -329,7 +339,8 @@ impl Driver {
         }
     }
 
-    async fn wait_for_reads(&self, key: &str) -> Result<(), SyncError> {
+    /// Reads go out only when GitHub has not asked this credential to pause.
+    pub(super) async fn wait_for_reads(&self, key: &str) -> Result<(), SyncError> {
         match self.pacer.blocked_for(key).await? {
             None => Ok(()),
             Some(wait) if wait <= MAX_INLINE_WAIT => {
@@ -349,10 +360,10 @@ impl Driver {
         };
         tracing::info!(
             finding = %finding.id,
-            repo = %repo,
+            repository = %repo,
             action,
             open_occurrences = finding.open_occurrences,
-            title = %render(finding, None).title,
+            title = %render(finding).title,
             "dry run (no GitHub credentials): would {action} the issue"
         );
         store::record_action(&self.pool, &finding.id, action, &repo.to_string(), None, true).await?;
@@ -360,10 +371,52 @@ impl Driver {
     }
 }
 
-/// Exponential backoff with jitter: about 2 s, 4 s, 8 s … capped near 10 minutes.
-pub fn backoff(attempts: i32) -> chrono::Duration {
+/// The owed comment with a marker of its own, so it can be recognised on the issue.
+fn with_comment_marker(text: &str) -> String {
+    format!(
+        "{text}\n\n<!-- deepsource-sync:comment:{} -->",
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Exponential backoff with jitter: about 2 s, 4 s, 8 s … capped at 10 minutes.
+pub fn backoff(attempts: i32) -> Duration {
     let exp = attempts.clamp(1, 9) - 1;
-    let base_ms = 2_000i64 << exp;
+    let base_ms = 2_000u64 << exp;
     let jitter = rand::random_range(0.75..1.25);
-    chrono::Duration::milliseconds(((base_ms as f64) * jitter) as i64).min(chrono::Duration::minutes(10))
+    Duration::from_millis(((base_ms as f64) * jitter) as u64).min(Duration::from_secs(600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_then_is_capped() {
+        for _ in 0..50 {
+            let waits: Vec<Duration> = (0..=12).map(backoff).collect();
+            // 0 and 1 are the first retry: about 2 s, jittered by a quarter either way.
+            for w in &waits[..2] {
+                assert!(
+                    *w >= Duration::from_millis(1500) && *w < Duration::from_millis(2500),
+                    "{w:?}"
+                );
+            }
+            let a4 = waits[4];
+            assert!(
+                a4 >= Duration::from_millis(12_000) && a4 < Duration::from_millis(20_000),
+                "{a4:?}"
+            );
+            // 2 s · 2^8 = 512 s at the ninth attempt, and never more than 10 minutes after.
+            for w in &waits[9..] {
+                assert!(
+                    *w >= Duration::from_millis(384_000) && *w <= Duration::from_secs(600),
+                    "{w:?}"
+                );
+            }
+        }
+        // Jitter spreads retries of many findings apart.
+        let spread: std::collections::HashSet<_> = (0..20).map(|_| backoff(3)).collect();
+        assert!(spread.len() > 1);
+    }
 }

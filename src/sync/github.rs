@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use http::{HeaderMap, StatusCode};
 use octocrab::service::middleware::retry::RetryConfig;
 use octocrab::Octocrab;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -15,42 +14,42 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
+use super::github_errors::classify;
+pub use super::github_errors::GitHubError;
 use super::render::IssueContent;
 use crate::configuration::{GitHubAuth, GitHubSettings};
 use crate::domain::RepoSlug;
 
-/// Secondary-limit answers without a header ask for at least this long a pause.
-const DEFAULT_BACKOFF: Duration = Duration::from_secs(60);
-/// Recent issues looked through for the marker when search has not indexed a new issue yet.
+/// Recent issues (and comments) looked through for a marker when search has not indexed a new
+/// issue yet: pages of 100, newest first.
 const MARKER_SCAN_PAGES: u32 = 5;
-
-#[derive(Debug, thiserror::Error)]
-pub enum GitHubError {
-    #[error("rate limited until {until}: {detail}")]
-    RateLimited { until: DateTime<Utc>, detail: String },
-    /// Worth retrying. For a create, the issue may or may not exist now.
-    #[error("{detail}")]
-    Transient { detail: String },
-    /// Retrying will not help (404 repository, 410 issues disabled, 422, 403 forbidden).
-    #[error("GitHub answered {status}: {detail}")]
-    Permanent { status: u16, detail: String },
-    #[error("GitHub rejected the credentials: {0}")]
-    Unauthorized(String),
-}
-
-impl GitHubError {
-    /// GitHub answered and the request did nothing: a create that failed so did not create.
-    pub fn is_definite(&self) -> bool {
-        !matches!(self, GitHubError::Transient { .. })
-    }
-}
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct RemoteIssue {
     pub number: i64,
     pub state: String,
     #[serde(default)]
+    pub title: String,
+    #[serde(default)]
     pub body: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<RemoteLabel>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct RemoteLabel {
+    pub name: String,
+}
+
+impl RemoteIssue {
+    /// Whether GitHub already shows exactly `content` (labels in any order).
+    pub fn shows(&self, content: &IssueContent) -> bool {
+        let mut theirs: Vec<&str> = self.labels.iter().map(|l| l.name.as_str()).collect();
+        let mut ours: Vec<&str> = content.labels.iter().map(String::as_str).collect();
+        theirs.sort_unstable();
+        ours.sort_unstable();
+        self.title == content.title && self.body.as_deref() == Some(content.body.as_str()) && theirs == ours
+    }
 }
 
 /// What a PATCH changes.
@@ -176,12 +175,15 @@ impl GitHub {
         Ok(())
     }
 
-    /// Looks for the issue carrying `marker`: by search first, then through the repository's
-    /// newest `deepsource`-labelled issues, since search lags behind a create by a while.
+    /// Looks for the issue carrying `marker`, skipping `retired` numbers: by search first, then
+    /// through the repository's newest issues, since search lags behind a create by a while. The
+    /// scan does not filter by label: GitHub drops labels on create for callers without push
+    /// access. Of several matches the open one, then the newest, wins.
     pub async fn find_by_marker(
         &self,
         repo: &RepoSlug,
         marker: &str,
+        retired: &[i64],
     ) -> Result<Option<RemoteIssue>, GitHubError> {
         let client = self.client_for(repo).await?;
         #[derive(Deserialize)]
@@ -195,19 +197,21 @@ impl GitHub {
             utf8_percent_encode(&query, NON_ALPHANUMERIC)
         );
         let found: Search = send(&client, Method::Get, &path, None).await?;
-        let has_marker = |issue: &RemoteIssue| issue.body.as_deref().is_some_and(|b| b.contains(marker));
-        if let Some(issue) = found.items.into_iter().find(has_marker) {
+        let matches = |issue: &RemoteIssue| {
+            !retired.contains(&issue.number) && issue.body.as_deref().is_some_and(|b| b.contains(marker))
+        };
+        if let Some(issue) = best(found.items.into_iter().filter(matches)) {
             return Ok(Some(issue));
         }
         for page in 1..=MARKER_SCAN_PAGES {
             let path = format!(
-                "/repos/{}/{}/issues?labels=deepsource&state=all&sort=created&direction=desc&per_page=100&page={page}",
+                "/repos/{}/{}/issues?state=all&sort=created&direction=desc&per_page=100&page={page}",
                 repo.owner(),
                 repo.repo()
             );
             let issues: Vec<RemoteIssue> = send(&client, Method::Get, &path, None).await?;
             let last_page = issues.len() < 100;
-            if let Some(issue) = issues.into_iter().find(has_marker) {
+            if let Some(issue) = best(issues.into_iter().filter(matches)) {
                 return Ok(Some(issue));
             }
             if last_page {
@@ -216,6 +220,45 @@ impl GitHub {
         }
         Ok(None)
     }
+
+    /// Whether a comment carrying `marker` is on the issue (comments since `since`).
+    pub async fn has_comment(
+        &self,
+        repo: &RepoSlug,
+        number: i64,
+        marker: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool, GitHubError> {
+        let client = self.client_for(repo).await?;
+        #[derive(Deserialize)]
+        struct Comment {
+            #[serde(default)]
+            body: Option<String>,
+        }
+        let since = since.format("%Y-%m-%dT%H:%M:%SZ");
+        for page in 1..=MARKER_SCAN_PAGES {
+            let path = format!(
+                "/repos/{}/{}/issues/{number}/comments?since={since}&per_page=100&page={page}",
+                repo.owner(),
+                repo.repo()
+            );
+            let comments: Vec<Comment> = send(&client, Method::Get, &path, None).await?;
+            if comments
+                .iter()
+                .any(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)))
+            {
+                return Ok(true);
+            }
+            if comments.len() < 100 {
+                break;
+            }
+        }
+        Ok(false)
+    }
+}
+
+fn best(issues: impl Iterator<Item = RemoteIssue>) -> Option<RemoteIssue> {
+    issues.max_by_key(|issue| (issue.state == "open", issue.number))
 }
 
 #[derive(Clone, Copy)]
@@ -249,115 +292,4 @@ async fn send<T: serde::de::DeserializeOwned>(
         });
     }
     Err(classify(status, &headers, &text))
-}
-
-fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> GitHubError {
-    let message = serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| body.chars().take(200).collect());
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let now = Utc::now();
-    let retry_after = header("retry-after")
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .map(|secs| now + chrono::Duration::seconds(secs.max(1)));
-    let reset = (header("x-ratelimit-remaining") == Some("0"))
-        .then(|| header("x-ratelimit-reset").and_then(|v| v.parse::<i64>().ok()))
-        .flatten()
-        .and_then(|secs| DateTime::from_timestamp(secs, 0));
-    let says_rate_limit = message.to_ascii_lowercase().contains("rate limit");
-    match status.as_u16() {
-        401 => GitHubError::Unauthorized(message),
-        403 | 429 if retry_after.is_some() || reset.is_some() || says_rate_limit || status == 429 => {
-            let until = retry_after
-                .or(reset)
-                .unwrap_or_else(|| now + chrono::Duration::from_std(DEFAULT_BACKOFF).unwrap_or_default());
-            GitHubError::RateLimited {
-                until,
-                detail: message,
-            }
-        }
-        400..=499 => GitHubError::Permanent {
-            status: status.as_u16(),
-            detail: message,
-        },
-        _ => GitHubError::Transient {
-            detail: format!("GitHub answered {status}: {message}"),
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, v.parse().unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn rate_limits_are_transient_with_a_time() {
-        let secondary = r#"{"message":"You have exceeded a secondary rate limit"}"#;
-        let e = classify(
-            StatusCode::FORBIDDEN,
-            &headers(&[("retry-after", "30")]),
-            secondary,
-        );
-        let GitHubError::RateLimited { until, .. } = e else {
-            panic!("{e:?}")
-        };
-        assert!((until - Utc::now()).num_seconds() >= 29);
-
-        let e = classify(StatusCode::FORBIDDEN, &headers(&[]), secondary);
-        let GitHubError::RateLimited { until, .. } = e else {
-            panic!("{e:?}")
-        };
-        assert!(
-            (until - Utc::now()).num_seconds() >= 59,
-            "no header: at least 60 s"
-        );
-
-        let e = classify(
-            StatusCode::FORBIDDEN,
-            &headers(&[
-                ("x-ratelimit-remaining", "0"),
-                ("x-ratelimit-reset", "4102444800"),
-            ]),
-            r#"{"message":"API rate limit exceeded"}"#,
-        );
-        let GitHubError::RateLimited { until, .. } = e else {
-            panic!("{e:?}")
-        };
-        assert_eq!(until.timestamp(), 4102444800);
-
-        assert!(matches!(
-            classify(StatusCode::TOO_MANY_REQUESTS, &headers(&[]), "{}"),
-            GitHubError::RateLimited { .. }
-        ));
-    }
-
-    #[test]
-    fn other_answers() {
-        let none = headers(&[]);
-        assert!(matches!(
-            classify(StatusCode::UNAUTHORIZED, &none, "{}"),
-            GitHubError::Unauthorized(_)
-        ));
-        for status in [403, 404, 410, 422] {
-            let e = classify(
-                StatusCode::from_u16(status).unwrap(),
-                &none,
-                r#"{"message":"Not Found"}"#,
-            );
-            assert!(matches!(e, GitHubError::Permanent { .. }), "{status}");
-        }
-        for status in [500, 502, 503] {
-            let e = classify(StatusCode::from_u16(status).unwrap(), &none, "oops");
-            assert!(matches!(e, GitHubError::Transient { .. }), "{status}");
-        }
-    }
 }

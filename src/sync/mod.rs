@@ -3,9 +3,13 @@
 mod driver;
 mod event;
 mod github;
+mod github_errors;
+mod lease;
 mod pacing;
+mod recovery;
 mod render;
 mod store;
+mod supervisor;
 
 use std::time::Duration;
 
@@ -15,13 +19,19 @@ use tokio::sync::watch;
 pub use driver::backoff;
 use driver::{Driver, SyncError};
 pub use github::GitHub;
+use lease::{Claim, Heartbeat, StoreError};
 pub use render::{marker, neutralise};
-use store::JobEnd;
+use store::{JobEnd, MAX_ATTEMPTS};
+pub use supervisor::{supervise, WorkerLiveness, WorkerState};
 
 use crate::configuration::Settings;
 
-/// A finding is held this long; a worker that dies releases it when this runs out.
+/// A finding is held this long; a worker that dies releases it when this runs out. A live
+/// worker renews it every quarter of this while it syncs.
 const LEASE: Duration = Duration::from_secs(120);
+/// The longest one sync may take, well inside the lease: a worker that cannot renew its lease
+/// (a stalled database) still stops before another worker may take the finding.
+const SYNC_DEADLINE: Duration = Duration::from_secs(90);
 /// How often an idle worker looks for due jobs.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// How long the worker stops after GitHub rejects its credentials.
@@ -67,63 +77,123 @@ impl Worker {
     #[tracing::instrument(skip_all, fields(finding = tracing::field::Empty, jobs = tracing::field::Empty))]
     pub async fn run_once(&self) -> Result<Option<usize>, WorkerError> {
         store::fail_jobs_without_finding(&self.pool).await?;
-        let Some(claim) = store::claim(&self.pool, LEASE).await? else {
+        let Some(claim) = lease::claim(&self.pool, LEASE).await? else {
             return Ok(None);
         };
         let span = tracing::Span::current();
-        span.record("finding", claim.finding_id.as_str());
+        span.record("finding", claim.lease.finding_id.as_str());
         span.record("jobs", claim.jobs.len());
-        let result = self.sync_claim(&claim).await;
-        store::release_lease(&self.pool, &claim.finding_id, claim.token).await?;
-        result.map(|()| Some(claim.jobs.len()))
+        let mut heartbeat = Heartbeat::start(self.pool.clone(), claim.lease.clone(), LEASE);
+        let result = tokio::select! {
+            synced = tokio::time::timeout(SYNC_DEADLINE, self.sync_claim(&claim)) => match synced {
+                Ok(result) => result,
+                Err(_) => self.give_up_at_deadline(&claim).await,
+            },
+            () = heartbeat.lost() => Err(StoreError::LeaseLost.into()),
+        };
+        drop(heartbeat);
+        let result = match result {
+            Err(SyncError::LeaseLost) => {
+                tracing::warn!("this worker's lease ran out and another worker holds the finding now; stopped this sync, changing nothing");
+                Ok(())
+            }
+            other => other,
+        };
+        lease::release(&self.pool, &claim.lease).await?;
+        match result {
+            Ok(()) => Ok(Some(claim.jobs.len())),
+            Err(SyncError::GitHub(github::GitHubError::Unauthorized(message))) => {
+                Err(WorkerError::Unauthorized(message))
+            }
+            Err(SyncError::Database(e)) => Err(e.into()),
+            Err(other) => {
+                tracing::error!(error = %other, "a sync stopped short");
+                Ok(Some(claim.jobs.len()))
+            }
+        }
     }
 
-    async fn sync_claim(&self, claim: &store::Claim) -> Result<(), WorkerError> {
+    /// Applies the claimed events (each on its own, so one that cannot be applied ends `dead`
+    /// while the rest go on), then drives GitHub once for all of them.
+    async fn sync_claim(&self, claim: &Claim) -> Result<(), SyncError> {
+        let lease = &claim.lease;
         let mut applicable = Vec::new();
+        let mut dead: Vec<(i64, String)> = Vec::new();
         let mut tx = self.pool.begin().await?;
+        // Held until the commit: nobody takes the finding over while its events are applied.
+        lease::hold(&mut tx, lease).await?;
         for job in &claim.jobs {
-            match event::FindingEvent::parse(&job.body, job.event_time) {
-                Ok(parsed) if parsed.object.id == claim.finding_id => {
-                    store::apply(&mut tx, &job.event_id, &parsed).await?;
-                    applicable.push(job.id);
-                }
+            if job.attempts > MAX_ATTEMPTS {
+                // Claimed again and again without finishing (its worker died each time).
+                let last = job
+                    .last_error
+                    .as_deref()
+                    .unwrap_or("its worker stopped each time");
+                dead.push((
+                    job.id,
+                    format!("gave up after {MAX_ATTEMPTS} attempts; the last: {last}"),
+                ));
+                continue;
+            }
+            let parsed = match event::FindingEvent::parse(&job.body, job.event_time) {
+                Ok(parsed) if parsed.object.id == lease.finding_id => parsed,
                 Ok(parsed) => {
                     let reason = format!(
                         "data.object.id {} does not match the job's finding",
                         parsed.object.id
                     );
-                    store::finish_jobs(&self.pool, &[job.id], &JobEnd::Dead(reason)).await?;
+                    dead.push((job.id, reason));
+                    continue;
                 }
                 Err(reason) => {
-                    tracing::warn!(event_id = %job.event_id, reason, "an issue event cannot be synced");
-                    store::finish_jobs(&self.pool, &[job.id], &JobEnd::Dead(reason)).await?;
+                    tracing::warn!(delivery_id = %job.event_id, reason, "an issue event cannot be synced");
+                    dead.push((job.id, reason));
+                    continue;
+                }
+            };
+            // A savepoint per event: the database refusing one rolls back only that one.
+            let mut one = sqlx::Acquire::begin(&mut *tx).await?;
+            match store::apply(&mut one, &job.event_id, &parsed).await {
+                Ok(_) => {
+                    one.commit().await?;
+                    applicable.push(job.id);
+                }
+                Err(e) if is_connection_error(&e) => return Err(e.into()),
+                Err(e) => {
+                    one.rollback().await?;
+                    tracing::warn!(delivery_id = %job.event_id, error = %e, "the database refused an issue event");
+                    dead.push((job.id, format!("the database refused this event: {e}")));
                 }
             }
         }
         tx.commit().await?;
+        for (job, reason) in &dead {
+            store::finish_jobs(&self.pool, lease, &[*job], &JobEnd::Dead(reason.clone())).await?;
+        }
         if applicable.is_empty() {
             return Ok(());
         }
         let attempts = claim.jobs.iter().map(|j| j.attempts).max().unwrap_or(1);
-        let end = match self.driver.sync(&claim.finding_id, attempts).await {
+        let end = match self.driver.sync(lease, attempts).await {
             Ok(end) => end,
             Err(SyncError::GitHub(github::GitHubError::Unauthorized(message))) => {
                 // The jobs go back untouched: they are not at fault.
                 let end = JobEnd::Retry {
-                    at: chrono::Utc::now(),
+                    after: Duration::ZERO,
                     error: format!("GitHub rejected the credentials: {message}"),
                     counted: false,
                 };
-                store::finish_jobs(&self.pool, &applicable, &end).await?;
-                return Err(WorkerError::Unauthorized(message));
+                store::finish_jobs(&self.pool, lease, &applicable, &end).await?;
+                return Err(github::GitHubError::Unauthorized(message).into());
             }
+            Err(SyncError::LeaseLost) => return Err(SyncError::LeaseLost),
             Err(other) => {
                 let end = JobEnd::Retry {
-                    at: chrono::Utc::now() + backoff(attempts),
+                    after: backoff(attempts),
                     error: other.to_string(),
                     counted: true,
                 };
-                store::finish_jobs(&self.pool, &applicable, &end).await?;
+                store::finish_jobs(&self.pool, lease, &applicable, &end).await?;
                 return match other {
                     SyncError::Database(e) => Err(e.into()),
                     _ => Ok(()),
@@ -133,10 +203,30 @@ impl Worker {
         match &end {
             JobEnd::Dead(reason) => tracing::error!(reason, "sync failed for good; jobs are dead"),
             JobEnd::Skipped(reason) => tracing::info!(reason, "finding not synced"),
-            JobEnd::Retry { at, error, .. } => tracing::warn!(%at, error, "sync will be retried"),
+            JobEnd::Retry { after, error, .. } => {
+                tracing::warn!(retry_in_secs = after.as_secs(), error, "sync will be retried")
+            }
             JobEnd::Done => {}
         }
-        store::finish_jobs(&self.pool, &applicable, &end).await?;
+        store::finish_jobs(&self.pool, lease, &applicable, &end).await?;
+        Ok(())
+    }
+
+    /// The sync overran its deadline (a call that would not end, a stalled connection): its
+    /// jobs are retried later, and an interrupted create or comment is looked for then.
+    async fn give_up_at_deadline(&self, claim: &Claim) -> Result<(), SyncError> {
+        tracing::warn!(
+            deadline_secs = SYNC_DEADLINE.as_secs(),
+            "a sync overran its deadline; its jobs are retried later"
+        );
+        let ids: Vec<i64> = claim.jobs.iter().map(|j| j.id).collect();
+        let attempts = claim.jobs.iter().map(|j| j.attempts).max().unwrap_or(1);
+        let end = JobEnd::Retry {
+            after: backoff(attempts),
+            error: format!("the sync took longer than {}s", SYNC_DEADLINE.as_secs()),
+            counted: true,
+        };
+        store::finish_jobs(&self.pool, &claim.lease, &ids, &end).await?;
         Ok(())
     }
 
@@ -165,8 +255,12 @@ impl Worker {
                     );
                     AUTH_PAUSE
                 }
-                Err(WorkerError::Database(error)) => {
+                Err(WorkerError::Database(error)) if is_connection_error(&error) => {
                     tracing::warn!(%error, "sync worker cannot reach the database; retrying");
+                    Duration::from_secs(2)
+                }
+                Err(WorkerError::Database(error)) => {
+                    tracing::error!(%error, "a database error stopped this pass; retrying");
                     Duration::from_secs(2)
                 }
             };
@@ -176,5 +270,20 @@ impl Worker {
             }
         }
         tracing::info!("sync worker stopped");
+    }
+}
+
+/// The connection, not the statement, failed: the same work may well succeed on another.
+fn is_connection_error(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::PoolTimedOut => {
+            true
+        }
+        sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        // 08xxx connection exception; 57P01-57P03 the server shut the session down.
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
     }
 }

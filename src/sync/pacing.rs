@@ -130,14 +130,16 @@ impl Pacer {
         Ok(row.and_then(|r| r.blocked_until.filter(|t| *t > r.now).map(|t| until(r.now, t))))
     }
 
-    /// GitHub said to slow down: nothing goes out on this credential before `until`.
-    pub async fn block(&self, key: &str, until: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    /// GitHub said to slow down: nothing goes out on this credential for `wait`, counted on the
+    /// database's clock, which every replica's check reads.
+    pub async fn block(&self, key: &str, wait: Duration) -> Result<(), sqlx::Error> {
         sqlx::query!(
-            r#"INSERT INTO github_budget (budget_key, blocked_until) VALUES ($1, $2)
+            r#"INSERT INTO github_budget (budget_key, blocked_until)
+               VALUES ($1, now() + make_interval(secs => $2))
                ON CONFLICT (budget_key) DO UPDATE
                SET blocked_until = GREATEST(github_budget.blocked_until, EXCLUDED.blocked_until)"#,
             key,
-            until
+            wait.as_secs_f64()
         )
         .execute(&self.pool)
         .await?;

@@ -31,45 +31,76 @@ impl IssueContent {
     }
 }
 
-pub fn marker(finding_id: &str) -> String {
+/// The hidden marker an issue of this finding carries, so an issue whose create answer was lost
+/// can be found. With `REOPEN_POLICY=new` a finding has several issues over time, so each
+/// generation (the number of issues before it) has a marker of its own; the first keeps the
+/// marker issues have always carried.
+pub fn marker(finding_id: &str, generation: usize) -> String {
     // The id is DeepSource's (base64); without `>` nothing in it can end the comment early.
-    format!("<!-- deepsource-sync:{} -->", finding_id.replace(['<', '>'], "_"))
+    let id = finding_id.replace(['<', '>'], "_");
+    match generation {
+        0 => format!("<!-- deepsource-sync:{id} -->"),
+        n => format!("<!-- deepsource-sync:{id} generation:{n} -->"),
+    }
 }
 
-pub fn render(finding: &Finding, previous_issue: Option<i64>) -> IssueContent {
+/// The marker of the finding's current issue.
+pub fn current_marker(finding: &Finding) -> String {
+    marker(&finding.id, finding.previous_issues.len())
+}
+
+pub fn render(finding: &Finding) -> IssueContent {
+    let or_unknown = |text: &str, unknown: &str| {
+        if text.is_empty() {
+            unknown.to_owned()
+        } else {
+            text.to_owned()
+        }
+    };
+    let shortcode = or_unknown(&finding.issue_shortcode, "unknown issue");
     let title = format!(
         "{} ({})",
-        neutralise_plain(&finding.issue_title),
-        neutralise_plain(&finding.issue_shortcode)
+        neutralise_plain(&or_unknown(&finding.issue_title, "DeepSource finding")),
+        neutralise_plain(&shortcode)
     );
-    let labels = vec![
-        "deepsource".to_owned(),
-        format!(
+    let mut labels = vec!["deepsource".to_owned()];
+    if !finding.category.is_empty() {
+        labels.push(format!(
             "deepsource/{}",
             label_part(&finding.category.to_ascii_lowercase())
-        ),
-        format!("analyzer/{}", label_part(&finding.analyzer_shortcode)),
-    ];
+        ));
+    }
+    if !finding.analyzer_shortcode.is_empty() {
+        labels.push(format!("analyzer/{}", label_part(&finding.analyzer_shortcode)));
+    }
 
     let mut body = String::new();
     if !finding.issue_description.is_empty() {
         body.push_str(&neutralise(&finding.issue_description));
         body.push_str("\n\n");
     }
+    let analyzer = match (
+        finding.analyzer_name.as_str(),
+        finding.analyzer_shortcode.as_str(),
+    ) {
+        ("", "") => "unknown analyzer".to_owned(),
+        ("", code) => format!("unknown analyzer (`{}`)", code_span(code)),
+        (name, "") => neutralise(name),
+        (name, code) => format!("{} (`{}`)", neutralise(name), code_span(code)),
+    };
     body.push_str(&format!(
-        "| | |\n|---|---|\n| Category | {} |\n| Analyzer | {} (`{}`) |\n| Repository | {} |\n| Open occurrences | {} |\n\n",
-        neutralise(&finding.category),
-        neutralise(&finding.analyzer_name),
-        code_span(&finding.analyzer_shortcode),
-        neutralise(&finding.repository_name),
+        "| | |\n|---|---|\n| Category | {} |\n| Analyzer | {} |\n| Repository | {} |\n| Open occurrences | {} |\n\n",
+        neutralise(&or_unknown(&finding.category, "unknown")),
+        analyzer,
+        neutralise(&or_unknown(&finding.repository_name, "unknown")),
         finding.open_occurrences.max(0),
     ));
-    if let Some(number) = previous_issue {
+    if let Some(number) = finding.previous_issues.last() {
         body.push_str(&format!("Previously tracked in #{number}.\n\n"));
     }
     let footer = format!(
         "<sub>Kept in sync with DeepSource by deepsource-sync; edits to this description are overwritten.</sub>\n{}\n",
-        marker(&finding.id)
+        current_marker(finding)
     );
     if finding.open_occurrences > 0 && !finding.locations.is_empty() {
         body.push_str("### Locations\n\n");
@@ -95,7 +126,14 @@ fn locations(finding: &Finding, budget: usize) -> String {
 }
 
 fn location_line(finding: &Finding, o: &Occurrence) -> String {
-    let place = format!("{}#L{}-L{}", o.path, o.begin_line, o.end_line);
+    let path = o.path.as_deref().filter(|p| !p.is_empty());
+    // Lines DeepSource left out are left out of the link too: it then points at the file.
+    let lines = match (o.begin_line, o.end_line) {
+        (Some(begin), Some(end)) => format!("#L{begin}-L{end}"),
+        (Some(line), None) | (None, Some(line)) => format!("#L{line}"),
+        (None, None) => String::new(),
+    };
+    let place = format!("{}{lines}", path.unwrap_or("unknown file"));
     let title = o
         .title
         .as_deref()
@@ -103,19 +141,18 @@ fn location_line(finding: &Finding, o: &Occurrence) -> String {
         .map(|t| format!(": {}", neutralise(t)))
         .unwrap_or_default();
     let base = finding.vcs_url.trim_end_matches('/');
-    if base.starts_with("https://") || base.starts_with("http://") {
-        format!(
-            "- [{}]({}/blob/{}/{}#L{}-L{}){}\n",
+    let linkable = base.starts_with("https://") || base.starts_with("http://");
+    match path {
+        Some(path) if linkable && !finding.default_branch.is_empty() => format!(
+            "- [{}]({}/blob/{}/{}{}){}\n",
             neutralise(&place).replace(['[', ']'], ""),
             base,
             url_path(&finding.default_branch),
-            url_path(&o.path),
-            o.begin_line,
-            o.end_line,
+            url_path(path),
+            lines,
             title
-        )
-    } else {
-        format!("- {}{}\n", neutralise(&place), title)
+        ),
+        _ => format!("- {}{}\n", neutralise(&place), title),
     }
 }
 
@@ -144,17 +181,43 @@ fn neutralise_plain(text: &str) -> String {
     out
 }
 
-/// A zero-width space after `@` or `#` keeps the text readable and stops GitHub from linking it.
+/// A zero-width space keeps the text readable and stops GitHub from linking it: after `@`
+/// (mentions), after `#` before a digit (`#12`, `owner/repo#12`), after `GH-` before a digit, and
+/// before the number in an issue or pull request URL (`…/issues/12`), each of which would
+/// otherwise reference, and show up in, another issue.
 fn push_plain(out: &mut String, c: char, next: Option<char>) {
     out.push(c);
+    let digit_next = next.is_some_and(|n| n.is_ascii_digit());
     let links = match c {
         '@' => next.is_some_and(|n| n.is_ascii_alphanumeric()),
-        '#' => next.is_some_and(|n| n.is_ascii_digit()),
+        '#' => digit_next,
+        '-' => digit_next && ends_with_word(out, "gh-"),
+        '/' => {
+            digit_next
+                && ["/issues/", "/pull/", "/pulls/", "/discussions/"]
+                    .iter()
+                    .any(|tail| ends_with_ignore_case(out, tail))
+        }
         _ => false,
     };
     if links {
         out.push('\u{200B}');
     }
+}
+
+fn ends_with_ignore_case(text: &str, tail: &str) -> bool {
+    text.len() >= tail.len()
+        && text.is_char_boundary(text.len() - tail.len())
+        && text[text.len() - tail.len()..].eq_ignore_ascii_case(tail)
+}
+
+/// `tail` ends `text` and does not continue a longer word (`GH-1` links, `BUGH-1` does not).
+fn ends_with_word(text: &str, tail: &str) -> bool {
+    ends_with_ignore_case(text, tail)
+        && !text[..text.len() - tail.len()]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric())
 }
 
 fn code_span(text: &str) -> String {
@@ -204,9 +267,9 @@ mod tests {
             analyzer_name: "Go".into(),
             open_occurrences: 2,
             locations: vec![Occurrence {
-                path: "code.go".into(),
-                begin_line: 160,
-                end_line: 161,
+                path: Some("code.go".into()),
+                begin_line: Some(160),
+                end_line: Some(161),
                 title: Some("could simplify allProducts[:] to allProducts".into()),
             }],
             ..Finding::default()
@@ -215,7 +278,7 @@ mod tests {
 
     #[test]
     fn title_labels_body_and_marker() {
-        let content = render(&finding(), None);
+        let content = render(&finding());
         assert_eq!(
             content.title,
             "Simplify slice expression to sliced value itself (CRT-A0016)"
@@ -239,7 +302,7 @@ mod tests {
         f.issue_title = "Ping @octocat about #12".into();
         f.issue_description = "fixes #12, cc @admin <img src=x onerror=alert(1)> & <!-- x -->".into();
         f.locations[0].title = Some("@team see <script>".into());
-        let content = render(&f, None);
+        let content = render(&f);
         for text in [&content.title, &content.body] {
             assert!(!text.contains("@octocat") && !text.contains("@admin") && !text.contains("@team"));
             assert!(!text.contains("#12"));
@@ -257,13 +320,13 @@ mod tests {
         let mut f = finding();
         f.locations = (0..5000)
             .map(|i| Occurrence {
-                path: format!("src/some/rather/long/path/number_{i}.go"),
-                begin_line: i,
-                end_line: i,
+                path: Some(format!("src/some/rather/long/path/number_{i}.go")),
+                begin_line: Some(i),
+                end_line: Some(i),
                 title: Some("x".repeat(40)),
             })
             .collect();
-        let content = render(&f, None);
+        let content = render(&f);
         assert!(content.body.chars().count() < 65_536);
         assert!(content.body.contains("more\n"));
         assert!(content.body.contains("deepsource-sync:"));
@@ -272,8 +335,8 @@ mod tests {
     #[test]
     fn odd_paths_are_encoded_in_links() {
         let mut f = finding();
-        f.locations[0].path = "dir with space/a(b).go".into();
-        let content = render(&f, None);
+        f.locations[0].path = Some("dir with space/a(b).go".into());
+        let content = render(&f);
         assert!(content
             .body
             .contains("/blob/master/dir%20with%20space/a%28b%29.go#L160-L161"));
@@ -281,19 +344,72 @@ mod tests {
 
     #[test]
     fn no_id_can_end_the_marker_early() {
-        let m = marker("a-->b<!--c");
+        let m = marker("a-->b<!--c", 0);
         assert!(m.starts_with("<!-- deepsource-sync:") && m.ends_with(" -->"));
         assert_eq!(m.matches("-->").count(), 1);
         assert_eq!(m.matches("<!--").count(), 1);
-        assert_ne!(marker("a-b"), marker("a_b"), "ids stay distinct");
+        assert_ne!(marker("a-b", 0), marker("a_b", 0), "ids stay distinct");
+    }
+
+    #[test]
+    fn each_generation_has_a_marker_no_other_contains() {
+        let first = marker("RI", 0);
+        assert_eq!(
+            first, "<!-- deepsource-sync:RI -->",
+            "issues made before generations keep theirs"
+        );
+        let second = marker("RI", 1);
+        assert!(!second.contains(&first) && !first.contains(&second));
+        assert!(!marker("RI", 12).contains(&marker("RI", 1)));
+        let mut f = finding();
+        f.previous_issues = vec![4, 9];
+        let body = render(&f).body;
+        assert!(body.contains(&marker(&f.id, 2)) && !body.contains(&marker(&f.id, 0)));
+        assert!(body.contains("Previously tracked in #9."));
+    }
+
+    #[test]
+    fn references_in_other_spellings_are_neutralised() {
+        for text in [
+            "see GH-123",
+            "owner/repo#12",
+            "https://github.com/owner/repo/issues/12",
+            "https://github.com/owner/repo/pull/7",
+            "https://ghe.example.com/o/r/ISSUES/3",
+        ] {
+            let out = neutralise(text);
+            assert_ne!(out, text, "{text}");
+            assert_eq!(out.replace('\u{200B}', ""), text, "readable as before");
+        }
+        for text in ["BUGH-12", "a-1", "/issues/x", "path/to/12"] {
+            assert_eq!(neutralise(text), text, "{text}");
+        }
+    }
+
+    #[test]
+    fn missing_fields_degrade_to_plain_text() {
+        let mut f = finding();
+        f.analyzer_name.clear();
+        f.default_branch.clear();
+        f.locations[0].begin_line = None;
+        let body = render(&f).body;
+        assert!(body.contains("unknown analyzer (`go`)"), "{body}");
+        assert!(
+            body.contains("- code.go#L161: "),
+            "no link without a branch: {body}"
+        );
+        let mut f = finding();
+        f.category.clear();
+        f.analyzer_shortcode.clear();
+        assert_eq!(render(&f).labels, ["deepsource"]);
     }
 
     #[test]
     fn the_hash_follows_the_content() {
-        let a = render(&finding(), None);
+        let a = render(&finding());
         let mut f = finding();
         f.open_occurrences = 3;
-        assert_ne!(a.hash(), render(&f, None).hash());
-        assert_eq!(a.hash(), render(&finding(), None).hash());
+        assert_ne!(a.hash(), render(&f).hash());
+        assert_eq!(a.hash(), render(&finding()).hash());
     }
 }

@@ -1,10 +1,18 @@
-//! The sync's tables: findings, their ledger and leases, and the job queue's claim and finish.
+//! The sync's tables: findings and their ledger, and how jobs finish. Every write a sync makes
+//! to its finding's state is fenced by its lease (see `lease.rs`): it changes nothing, and says
+//! `LeaseLost`, once another worker holds the finding.
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
 
 use super::event::{FindingEvent, Occurrence};
+use super::lease::{fenced, Lease, StoreError};
+
+/// A job is tried this many times; then it is `dead` with its last error, so a finding is never
+/// retried forever.
+pub const MAX_ATTEMPTS: i32 = 10;
 
 /// A finding as stored: DeepSource's description of it, its count, and its GitHub link.
 #[derive(Clone, Debug, Default)]
@@ -27,25 +35,12 @@ pub struct Finding {
     pub github_state: Option<String>,
     pub github_content_hash: Option<String>,
     pub create_started_at: Option<DateTime<Utc>>,
+    /// While a create begun earlier could still land at GitHub, how long until it no longer can.
+    pub create_unsettled: Option<Duration>,
     pub pending_comment: Option<String>,
+    pub comment_started_at: Option<DateTime<Utc>>,
+    pub comment_unsettled: Option<Duration>,
     pub previous_issues: Vec<i64>,
-}
-
-/// The jobs of one finding, leased to this worker.
-#[derive(Debug)]
-pub struct Claim {
-    pub finding_id: String,
-    pub token: Uuid,
-    pub jobs: Vec<ClaimedJob>,
-}
-
-#[derive(Debug)]
-pub struct ClaimedJob {
-    pub id: i64,
-    pub event_id: String,
-    pub attempts: i32,
-    pub event_time: DateTime<Utc>,
-    pub body: Vec<u8>,
 }
 
 /// How a claimed job ends this round.
@@ -54,17 +49,14 @@ pub enum JobEnd {
     Done,
     Skipped(String),
     Dead(String),
-    /// Try again at `at`; `counted` says whether this round used up an attempt.
+    /// Try again `after` this long (on the database's clock); `counted` says whether this
+    /// round used up an attempt.
     Retry {
-        at: DateTime<Utc>,
+        after: Duration,
         error: String,
         counted: bool,
     },
 }
-
-/// A finding with a backlog is worked through in claims of this many events, each followed by
-/// one GitHub update, so one claim never holds an unbounded number of bodies in memory.
-const MAX_JOBS_PER_CLAIM: i64 = 200;
 
 /// Jobs whose event named no finding cannot be synced; they end now, with the reason.
 pub async fn fail_jobs_without_finding(pool: &PgPool) -> Result<u64, sqlx::Error> {
@@ -79,85 +71,9 @@ pub async fn fail_jobs_without_finding(pool: &PgPool) -> Result<u64, sqlx::Error
     Ok(done.rows_affected())
 }
 
-/// Leases one finding that has due jobs, and claims them (up to `MAX_JOBS_PER_CLAIM`): several
-/// events of one finding are applied together and GitHub is driven once. `None` when nothing is due.
-pub async fn claim(pool: &PgPool, lease: std::time::Duration) -> Result<Option<Claim>, sqlx::Error> {
-    let lease_secs = lease.as_secs_f64();
-    let token = Uuid::new_v4();
-    let mut tx = pool.begin().await?;
-    let candidates = sqlx::query_scalar!(
-        r#"SELECT j.finding_id AS "finding_id!"
-           FROM sync_jobs j
-           WHERE j.finding_id IS NOT NULL
-             AND ((j.status = 'pending' AND j.next_attempt_at <= now())
-                  OR (j.status = 'running' AND j.lease_expires_at < now()))
-             AND NOT EXISTS (SELECT 1 FROM finding_leases l
-                             WHERE l.finding_id = j.finding_id AND l.expires_at > now())
-           ORDER BY j.next_attempt_at, j.id
-           LIMIT 8
-           FOR UPDATE OF j SKIP LOCKED"#
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    for finding_id in candidates {
-        // Two workers may both see a finding unleased; the unique key makes one of them wait
-        // and then find the lease taken.
-        let leased = sqlx::query_scalar!(
-            r#"INSERT INTO finding_leases (finding_id, token, expires_at)
-               VALUES ($1, $2, now() + make_interval(secs => $3))
-               ON CONFLICT (finding_id) DO UPDATE
-                   SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at
-                   WHERE finding_leases.expires_at <= now()
-               RETURNING finding_id"#,
-            finding_id,
-            token,
-            lease_secs
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        if leased.is_none() {
-            continue;
-        }
-        let jobs = sqlx::query_as!(
-            ClaimedJob,
-            r#"WITH due AS (
-                   SELECT id FROM sync_jobs
-                   WHERE finding_id = $1
-                     AND ((status = 'pending' AND next_attempt_at <= now())
-                          OR (status = 'running' AND lease_expires_at < now()))
-                   ORDER BY id
-                   LIMIT $3
-                   FOR UPDATE SKIP LOCKED
-               ),
-               claimed AS (
-                   UPDATE sync_jobs j
-                   SET status = 'running', attempts = attempts + 1, updated_at = now(),
-                       lease_expires_at = now() + make_interval(secs => $2)
-                   FROM due WHERE j.id = due.id
-                   RETURNING j.id, j.event_id, j.attempts
-               )
-               SELECT c.id, c.event_id, c.attempts, e.event_time, e.body
-               FROM claimed c JOIN webhook_events e ON e.id = c.event_id
-               ORDER BY e.event_time, c.id"#,
-            finding_id,
-            lease_secs,
-            MAX_JOBS_PER_CLAIM
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        return Ok(Some(Claim {
-            finding_id,
-            token,
-            jobs,
-        }));
-    }
-    tx.commit().await?;
-    Ok(None)
-}
-
 /// Applies an event to its finding once, whatever the retries: its delta counts only when its
-/// ledger row is new. Metadata and locations are taken from the newest event seen.
+/// ledger row is new. Metadata and locations are taken from the newest event seen; a field the
+/// newest event left out keeps the value an earlier event gave it.
 pub async fn apply(
     conn: &mut PgConnection,
     event_id: &str,
@@ -170,26 +86,32 @@ pub async fn apply(
                                  analyzer_shortcode, analyzer_name, metadata_time)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
            ON CONFLICT (id) DO UPDATE SET
-               repository_id = EXCLUDED.repository_id, repository_name = EXCLUDED.repository_name,
-               vcs_provider = EXCLUDED.vcs_provider, vcs_url = EXCLUDED.vcs_url,
-               default_branch = EXCLUDED.default_branch, issue_shortcode = EXCLUDED.issue_shortcode,
-               issue_title = EXCLUDED.issue_title, issue_description = EXCLUDED.issue_description,
-               category = EXCLUDED.category, analyzer_shortcode = EXCLUDED.analyzer_shortcode,
-               analyzer_name = EXCLUDED.analyzer_name, metadata_time = EXCLUDED.metadata_time,
+               repository_id = COALESCE(NULLIF(EXCLUDED.repository_id, ''), findings.repository_id),
+               repository_name = COALESCE(NULLIF(EXCLUDED.repository_name, ''), findings.repository_name),
+               vcs_provider = COALESCE(NULLIF(EXCLUDED.vcs_provider, ''), findings.vcs_provider),
+               vcs_url = COALESCE(NULLIF(EXCLUDED.vcs_url, ''), findings.vcs_url),
+               default_branch = COALESCE(NULLIF(EXCLUDED.default_branch, ''), findings.default_branch),
+               issue_shortcode = COALESCE(NULLIF(EXCLUDED.issue_shortcode, ''), findings.issue_shortcode),
+               issue_title = COALESCE(NULLIF(EXCLUDED.issue_title, ''), findings.issue_title),
+               issue_description = COALESCE(NULLIF(EXCLUDED.issue_description, ''), findings.issue_description),
+               category = COALESCE(NULLIF(EXCLUDED.category, ''), findings.category),
+               analyzer_shortcode = COALESCE(NULLIF(EXCLUDED.analyzer_shortcode, ''), findings.analyzer_shortcode),
+               analyzer_name = COALESCE(NULLIF(EXCLUDED.analyzer_name, ''), findings.analyzer_name),
+               metadata_time = EXCLUDED.metadata_time,
                updated_at = now()
            WHERE findings.metadata_time <= EXCLUDED.metadata_time"#,
         o.id,
-        o.repository.id,
-        o.repository.name,
-        o.repository.vcs_provider,
-        o.repository.vcs_url,
-        o.repository.default_branch,
-        o.issue.shortcode,
-        o.issue.title,
-        o.issue.short_description.clone().unwrap_or_default(),
-        o.issue.category,
-        o.issue.analyzer.shortcode,
-        o.issue.analyzer.name,
+        o.repository_id,
+        o.repository_name,
+        o.vcs_provider,
+        o.vcs_url,
+        o.default_branch,
+        o.issue_shortcode,
+        o.issue_title,
+        o.issue_description,
+        o.category,
+        o.analyzer_shortcode,
+        o.analyzer_name,
         event.event_time
     )
     .execute(&mut *conn)
@@ -228,17 +150,26 @@ pub async fn apply(
     Ok(first_time)
 }
 
-pub async fn load_finding(pool: &PgPool, id: &str) -> Result<Option<Finding>, sqlx::Error> {
+/// The finding as stored. `settle` is how long a GitHub call may still land after it was begun:
+/// the `*_unsettled` fields say how much of it is left, by the database's clock.
+pub async fn load_finding(pool: &PgPool, id: &str, settle: Duration) -> Result<Option<Finding>, sqlx::Error> {
     let row = sqlx::query!(
         r#"SELECT id, repository_name, vcs_provider, vcs_url, default_branch, issue_shortcode, issue_title,
                   issue_description, category, analyzer_shortcode, analyzer_name, open_occurrences,
                   locations AS "locations: Json<Vec<Occurrence>>", github_repo, github_issue_number,
-                  github_state, github_content_hash, create_started_at, pending_comment, previous_issues
+                  github_state, github_content_hash, create_started_at, pending_comment,
+                  comment_started_at, previous_issues,
+                  EXTRACT(EPOCH FROM create_started_at + make_interval(secs => $2) - now())::float8
+                      AS create_unsettled_secs,
+                  EXTRACT(EPOCH FROM comment_started_at + make_interval(secs => $2) - now())::float8
+                      AS comment_unsettled_secs
            FROM findings WHERE id = $1"#,
-        id
+        id,
+        settle.as_secs_f64()
     )
     .fetch_optional(pool)
     .await?;
+    let left = |secs: Option<f64>| secs.filter(|s| *s > 0.0).map(Duration::from_secs_f64);
     Ok(row.map(|r| Finding {
         id: r.id,
         repository_name: r.repository_name,
@@ -258,21 +189,28 @@ pub async fn load_finding(pool: &PgPool, id: &str) -> Result<Option<Finding>, sq
         github_state: r.github_state,
         github_content_hash: r.github_content_hash,
         create_started_at: r.create_started_at,
+        create_unsettled: left(r.create_unsettled_secs),
         pending_comment: r.pending_comment,
+        comment_started_at: r.comment_started_at,
+        comment_unsettled: left(r.comment_unsettled_secs),
         previous_issues: r.previous_issues,
     }))
 }
 
 /// Records the intent to create before the call, or clears it once the outcome is known.
-pub async fn set_create_started(pool: &PgPool, id: &str, started: bool) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "UPDATE findings SET create_started_at = CASE WHEN $2 THEN now() END, updated_at = now() WHERE id = $1",
-        id,
-        started
+pub async fn set_create_started(pool: &PgPool, lease: &Lease, started: bool) -> Result<(), StoreError> {
+    fenced(
+        sqlx::query!(
+            r#"UPDATE findings SET create_started_at = CASE WHEN $3 THEN now() END, updated_at = now()
+               WHERE id = $1 AND EXISTS (SELECT 1 FROM finding_leases
+                                         WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,
+            lease.finding_id,
+            lease.token,
+            started
+        )
+        .execute(pool)
+        .await?,
     )
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 /// What GitHub now shows for this finding's issue, and any comment still owed for it.
@@ -284,48 +222,77 @@ pub struct Link<'a> {
     pub pending_comment: Option<&'a str>,
 }
 
-pub async fn save_link(pool: &PgPool, id: &str, link: Link<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"UPDATE findings SET github_repo = $2, github_issue_number = $3, github_state = $4,
-                  github_content_hash = $5, pending_comment = $6, create_started_at = NULL, updated_at = now()
-           WHERE id = $1"#,
-        id,
-        link.repo,
-        link.number,
-        link.state,
-        link.content_hash,
-        link.pending_comment
+pub async fn save_link(pool: &PgPool, lease: &Lease, link: Link<'_>) -> Result<(), StoreError> {
+    fenced(
+        sqlx::query!(
+            r#"UPDATE findings SET github_repo = $3, github_issue_number = $4, github_state = $5,
+                      github_content_hash = $6, pending_comment = $7, comment_started_at = NULL,
+                      create_started_at = NULL, updated_at = now()
+               WHERE id = $1 AND EXISTS (SELECT 1 FROM finding_leases
+                                         WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,
+            lease.finding_id,
+            lease.token,
+            link.repo,
+            link.number,
+            link.state,
+            link.content_hash,
+            link.pending_comment
+        )
+        .execute(pool)
+        .await?,
     )
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
-pub async fn clear_pending_comment(pool: &PgPool, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "UPDATE findings SET pending_comment = NULL, updated_at = now() WHERE id = $1",
-        id
+/// Records that the owed comment is being posted (its outcome may be lost), or clears that.
+pub async fn set_comment_started(pool: &PgPool, lease: &Lease, started: bool) -> Result<(), StoreError> {
+    fenced(
+        sqlx::query!(
+            r#"UPDATE findings SET comment_started_at = CASE WHEN $3 THEN now() END, updated_at = now()
+               WHERE id = $1 AND EXISTS (SELECT 1 FROM finding_leases
+                                         WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,
+            lease.finding_id,
+            lease.token,
+            started
+        )
+        .execute(pool)
+        .await?,
     )
-    .execute(pool)
-    .await?;
-    Ok(())
+}
+
+/// The owed comment is on the issue.
+pub async fn clear_pending_comment(pool: &PgPool, lease: &Lease) -> Result<(), StoreError> {
+    fenced(
+        sqlx::query!(
+            r#"UPDATE findings SET pending_comment = NULL, comment_started_at = NULL, updated_at = now()
+               WHERE id = $1 AND EXISTS (SELECT 1 FROM finding_leases
+                                         WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,
+            lease.finding_id,
+            lease.token
+        )
+        .execute(pool)
+        .await?,
+    )
 }
 
 /// REOPEN_POLICY=new: the closed issue becomes history and the finding has none linked.
-pub async fn retire_issue(pool: &PgPool, id: &str, number: i64) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"UPDATE findings SET previous_issues = array_append(previous_issues, $2),
-                  github_issue_number = NULL, github_state = NULL, github_content_hash = NULL,
-                  pending_comment = NULL, updated_at = now()
-           WHERE id = $1"#,
-        id,
-        number
+pub async fn retire_issue(pool: &PgPool, lease: &Lease, number: i64) -> Result<(), StoreError> {
+    fenced(
+        sqlx::query!(
+            r#"UPDATE findings SET previous_issues = array_append(previous_issues, $3),
+                      github_issue_number = NULL, github_state = NULL, github_content_hash = NULL,
+                      pending_comment = NULL, comment_started_at = NULL, updated_at = now()
+               WHERE id = $1 AND EXISTS (SELECT 1 FROM finding_leases
+                                         WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,
+            lease.finding_id,
+            lease.token,
+            number
+        )
+        .execute(pool)
+        .await?,
     )
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
+/// Not fenced: it records what was done at GitHub, which is true whoever holds the lease.
 pub async fn record_action(
     pool: &PgPool,
     finding_id: &str,
@@ -347,36 +314,57 @@ pub async fn record_action(
     Ok(())
 }
 
-pub async fn finish_jobs(pool: &PgPool, job_ids: &[i64], end: &JobEnd) -> Result<(), sqlx::Error> {
-    let (status, error, next, uncount) = match end {
+/// Ends this round of the jobs. A counted retry of a job that has used up `MAX_ATTEMPTS` makes
+/// it `dead` instead, keeping the last error. Fenced: a worker that lost its lease leaves the
+/// jobs to the worker that holds them now.
+pub async fn finish_jobs(
+    pool: &PgPool,
+    lease: &Lease,
+    job_ids: &[i64],
+    end: &JobEnd,
+) -> Result<(), StoreError> {
+    let (status, error, after, counted) = match end {
         JobEnd::Done => ("done", None, None, false),
         JobEnd::Skipped(reason) => ("skipped", Some(reason.as_str()), None, false),
         JobEnd::Dead(reason) => ("dead", Some(reason.as_str()), None, false),
-        JobEnd::Retry { at, error, counted } => ("pending", Some(error.as_str()), Some(*at), !counted),
+        JobEnd::Retry {
+            after,
+            error,
+            counted,
+        } => (
+            "pending",
+            Some(error.as_str()),
+            Some(after.as_secs_f64()),
+            *counted,
+        ),
     };
-    sqlx::query!(
-        r#"UPDATE sync_jobs SET status = $2, last_error = $3, next_attempt_at = COALESCE($4, next_attempt_at),
-                  attempts = attempts - CASE WHEN $5 THEN 1 ELSE 0 END,
-                  lease_expires_at = NULL, updated_at = now()
-           WHERE id = ANY($1)"#,
-        job_ids,
-        status,
-        error,
-        next,
-        uncount
+    if job_ids.is_empty() {
+        return Ok(());
+    }
+    let uncount = after.is_some() && !counted;
+    fenced(
+        sqlx::query!(
+            r#"UPDATE sync_jobs SET
+                   status = CASE WHEN $6 AND attempts >= $7 THEN 'dead' ELSE $4 END,
+                   last_error = CASE WHEN $6 AND attempts >= $7
+                                     THEN format('gave up after %s attempts; the last: %s', attempts, $5::text)
+                                     ELSE $5 END,
+                   next_attempt_at = COALESCE(now() + make_interval(secs => $8), next_attempt_at),
+                   attempts = attempts - CASE WHEN $9 THEN 1 ELSE 0 END,
+                   lease_expires_at = NULL, updated_at = now()
+               WHERE id = ANY($3)
+                 AND EXISTS (SELECT 1 FROM finding_leases WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,
+            lease.finding_id,
+            lease.token,
+            job_ids,
+            status,
+            error,
+            counted,
+            MAX_ATTEMPTS,
+            after,
+            uncount
+        )
+        .execute(pool)
+        .await?,
     )
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-pub async fn release_lease(pool: &PgPool, finding_id: &str, token: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "DELETE FROM finding_leases WHERE finding_id = $1 AND token = $2",
-        finding_id,
-        token
-    )
-    .execute(pool)
-    .await?;
-    Ok(())
 }

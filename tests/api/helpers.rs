@@ -176,12 +176,20 @@ impl TestApp {
         self.worker().run_until_idle().await
     }
 
-    /// As if the clock had moved past every scheduled retry and GitHub back-off.
+    /// As if the clock had moved past every scheduled retry and GitHub back-off, and past the
+    /// time any GitHub call begun earlier could still land.
     pub async fn make_everything_due(&self) {
         sqlx::query("UPDATE sync_jobs SET next_attempt_at = now() WHERE status = 'pending'")
             .execute(&self.pool)
             .await
             .unwrap();
+        sqlx::query(
+            "UPDATE findings SET create_started_at = create_started_at - interval '1 hour',
+                                 comment_started_at = comment_started_at - interval '1 hour'",
+        )
+        .execute(&self.pool)
+        .await
+        .unwrap();
         sqlx::query("UPDATE github_budget SET blocked_until = NULL")
             .execute(&self.pool)
             .await
@@ -364,6 +372,38 @@ impl TestApp {
             .await
             .unwrap()
             .is_some()
+    }
+
+    /// As if every worker holding a finding had stalled past its lease.
+    pub async fn expire_leases(&self) {
+        sqlx::query("UPDATE finding_leases SET expires_at = now() - interval '1 second'")
+            .execute(&self.pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "UPDATE sync_jobs SET lease_expires_at = now() - interval '1 second' WHERE status = 'running'",
+        )
+        .execute(&self.pool)
+        .await
+        .unwrap();
+    }
+
+    /// The GitHub issue number the finding is linked to.
+    pub async fn linked_issue(&self, finding: &str) -> Option<i64> {
+        sqlx::query_scalar("SELECT github_issue_number FROM findings WHERE id = $1")
+            .bind(finding)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// (action, issue number) of every GitHub action recorded for the finding, in order.
+    pub async fn actions_of(&self, finding: &str) -> Vec<(String, Option<i64>)> {
+        sqlx::query_as("SELECT action, issue_number FROM sync_actions WHERE finding_id = $1 ORDER BY id")
+            .bind(finding)
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
     }
 
     pub async fn open_occurrences(&self, finding: &str) -> i64 {

@@ -11,4 +11,6 @@ mod migrations;
 mod signature;
 mod sync;
 mod sync_faults;
+mod sync_inputs;
 mod sync_properties;
+mod sync_recovery;

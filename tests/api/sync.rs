@@ -243,9 +243,13 @@ async fn an_event_without_a_usable_object_fails_its_job_with_the_reason() {
     let (status, error, _) = app.job_of("9").await;
     assert_eq!(status, "dead");
     assert!(error.unwrap().contains("data.object.id"));
+    // Only the id and the count are required: an introduce naming neither count nor
+    // occurrences adds none; without a repository it is not synced, and says why.
     let (status, error, _) = app.job_of("10").await;
-    assert_eq!(status, "dead");
-    assert!(error.unwrap().contains("not a usable"));
+    assert_eq!(status, "skipped");
+    assert!(error.unwrap().contains("vcsProvider"));
+    assert_eq!(app.open_occurrences("x").await, 0);
+    assert!(app.github.all_issues().is_empty());
 }
 
 #[tokio::test]

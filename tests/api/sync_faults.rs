@@ -46,7 +46,7 @@ async fn a_lost_create_is_found_even_before_search_has_indexed_it() {
         .github
         .calls()
         .iter()
-        .any(|c| c.path.contains("labels=deepsource")));
+        .any(|c| c.path.contains("/issues?state=all")));
 }
 
 #[tokio::test]

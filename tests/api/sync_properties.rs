@@ -50,8 +50,8 @@ fn github_state(app: &TestApp, finding: &str) -> Vec<(String, String)> {
     app.github
         .issues(SAMPLE_REPO)
         .into_iter()
-        .filter(|i| i.body.contains(&marker(finding)))
-        .map(|i| (i.state, i.body.replace(&marker(finding), "")))
+        .filter(|i| i.body.contains(&marker(finding, 0)))
+        .map(|i| (i.state, i.body.replace(&marker(finding, 0), "")))
         .collect()
 }
 

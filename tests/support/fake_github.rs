@@ -26,6 +26,24 @@ pub struct Issue {
     pub comments: Vec<String>,
 }
 
+/// A request held at the fake until the test lets it through: `arrived` fires when it gets
+/// there (before it is carried out), and it is carried out once `release` is called.
+#[derive(Debug, Default)]
+pub struct Hold {
+    arrived: tokio::sync::Notify,
+    released: tokio::sync::Notify,
+}
+
+impl Hold {
+    pub async fn arrived(&self) {
+        self.arrived.notified().await;
+    }
+
+    pub fn release(&self) {
+        self.released.notify_one();
+    }
+}
+
 /// What the next matching request gets instead of a normal answer.
 #[derive(Clone, Debug)]
 pub enum Fault {
@@ -39,6 +57,11 @@ pub enum Fault {
     /// The request is carried out, but the answer is a 502: the client cannot know it worked.
     LoseResponse,
     Unauthorized,
+    /// Waits at the fake (as a slow network or a paused worker would) until released, then is
+    /// carried out.
+    Hold(Arc<Hold>),
+    /// Is carried out at once; the answer waits until released.
+    HoldAnswer(Arc<Hold>),
 }
 
 #[derive(Clone, Debug)]
@@ -78,6 +101,8 @@ struct State {
     limits: Limits,
     violations: usize,
     stale_search: bool,
+    /// As GitHub does for callers without push access: labels on a create are dropped.
+    drop_labels_on_create: bool,
 }
 
 #[derive(Clone)]
@@ -109,6 +134,25 @@ impl FakeGitHub {
             .unwrap()
             .faults
             .push_back((method.to_owned(), fault));
+    }
+
+    /// Holds the next `method` request until the returned handle releases it.
+    pub fn hold_next(&self, method: &str) -> Arc<Hold> {
+        let hold = Arc::new(Hold::default());
+        self.fail_next(method, Fault::Hold(hold.clone()));
+        hold
+    }
+
+    /// Carries out the next `method` request at once but holds its answer until released.
+    pub fn hold_answer_next(&self, method: &str) -> Arc<Hold> {
+        let hold = Arc::new(Hold::default());
+        self.fail_next(method, Fault::HoldAnswer(hold.clone()));
+        hold
+    }
+
+    /// Answers as GitHub does a caller without push access: labels on a create are dropped.
+    pub fn drop_labels_on_create(&self) {
+        self.state.lock().unwrap().drop_labels_on_create = true;
     }
 
     pub fn remove_repo(&self, repo: &str) {
@@ -228,10 +272,46 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<S
         .unwrap_or("")
         .to_owned();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let take_hold = |answered: bool| {
+        let mut state = state.lock().unwrap();
+        let i = state.faults.iter().position(|(m, f)| {
+            (m == &method || m == "*")
+                && match f {
+                    Fault::Hold(_) => !answered,
+                    Fault::HoldAnswer(_) => answered,
+                    _ => false,
+                }
+        })?;
+        match state.faults.remove(i) {
+            Some((_, Fault::Hold(hold) | Fault::HoldAnswer(hold))) => Some(hold),
+            _ => None,
+        }
+    };
+    if let Some(hold) = take_hold(false) {
+        hold.arrived.notify_one();
+        hold.released.notified().await;
+    }
+    let answer_hold = take_hold(true);
+    let response = carry_out(&state, &method, &path, &query, &auth, &body);
+    if let Some(hold) = answer_hold {
+        hold.arrived.notify_one();
+        hold.released.notified().await;
+    }
+    response
+}
+
+fn carry_out(
+    state: &Mutex<State>,
+    method: &str,
+    path: &str,
+    query: &str,
+    auth: &str,
+    body: &Value,
+) -> HttpResponse {
     let mut state = state.lock().unwrap();
     let state = &mut *state;
     state.calls.push(Call {
-        method: method.clone(),
+        method: method.to_owned(),
         path: format!("{path}?{query}"),
     });
 
@@ -263,7 +343,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<S
     let fault = state
         .faults
         .iter()
-        .position(|(m, _)| m == &method || m == "*")
+        .position(|(m, f)| (m == method || m == "*") && !matches!(f, Fault::Hold(_) | Fault::HoldAnswer(_)))
         .and_then(|i| state.faults.remove(i))
         .map(|(_, f)| f);
     match &fault {
@@ -271,7 +351,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<S
         Some(Fault::SecondaryLimit { retry_after }) => return secondary_limit(*retry_after),
         Some(Fault::TooManyRequests) => return message(429, "Too Many Requests"),
         Some(Fault::Unauthorized) => return message(401, "Bad credentials"),
-        Some(Fault::LoseResponse) | None => {}
+        Some(Fault::LoseResponse | Fault::Hold(_) | Fault::HoldAnswer(_)) | None => {}
     }
 
     if method != "GET" {
@@ -291,7 +371,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<S
         state.writes.push(now);
     }
 
-    let response = route(state, &method, &path, &query, &body);
+    let response = route(state, method, path, query, body);
     if matches!(fault, Some(Fault::LoseResponse)) {
         return message(502, "Bad Gateway");
     }
@@ -335,6 +415,7 @@ fn route(state: &mut State, method: &str, path: &str, query: &str, body: &Value)
     if state.missing_repos.contains(&repo) {
         return message(404, "Not Found");
     }
+    let drop_labels = state.drop_labels_on_create;
     let issues = state.repos.entry(repo.clone()).or_default();
     let text = |field: &str| body.get(field).and_then(Value::as_str).map(str::to_owned);
     let labels = |body: &Value| {
@@ -359,7 +440,11 @@ fn route(state: &mut State, method: &str, path: &str, query: &str, body: &Value)
                 number: issues.len() as i64 + 1,
                 title,
                 body: text("body").unwrap_or_default(),
-                labels: labels(body).unwrap_or_default(),
+                labels: if drop_labels {
+                    Vec::new()
+                } else {
+                    labels(body).unwrap_or_default()
+                },
                 state: "open".into(),
                 state_reason: None,
                 comments: Vec::new(),
@@ -419,10 +504,23 @@ fn route(state: &mut State, method: &str, path: &str, query: &str, body: &Value)
                     }
                     answer(200, issue_json(&repo, issue))
                 }
+                ("GET", []) => answer(200, issue_json(&repo, issue)),
                 ("POST", ["comments"]) => {
                     issue.comments.push(text("body").unwrap_or_default());
                     answer(201, json!({ "id": issue.comments.len(), "body": text("body") }))
                 }
+                // Oldest first, as GitHub lists them; `since` and paging are not needed here.
+                ("GET", ["comments"]) => answer(
+                    200,
+                    Value::Array(
+                        issue
+                            .comments
+                            .iter()
+                            .enumerate()
+                            .map(|(i, c)| json!({ "id": i + 1, "body": c }))
+                            .collect(),
+                    ),
+                ),
                 _ => message(404, "Not Found"),
             }
         }

@@ -1,0 +1,186 @@
+//! What GitHub's answers mean for the sync: retry, wait, give up, or stop. Waits are durations,
+//! not instants: the database adds them to its own clock (`now() + interval`), so a pause GitHub
+//! asks for holds whatever this machine's clock says, and no header value can overflow a date.
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, StatusCode};
+
+/// Secondary-limit answers without a header ask for at least this long a pause.
+const DEFAULT_BACKOFF: Duration = Duration::from_secs(60);
+/// The longest pause taken on GitHub's word: the primary limit's window. A header asking for
+/// more (or for years) is read as this; the next answer says again if it is still needed.
+pub const MAX_PAUSE: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    #[error("rate limited for {}s: {detail}", wait.as_secs())]
+    RateLimited { wait: Duration, detail: String },
+    /// Worth retrying. For a create, the issue may or may not exist now.
+    #[error("{detail}")]
+    Transient { detail: String },
+    /// Retrying will not help (404 repository, 410 issues disabled, 422, 403 forbidden).
+    #[error("GitHub answered {status}: {detail}")]
+    Permanent { status: u16, detail: String },
+    #[error("GitHub rejected the credentials: {0}")]
+    Unauthorized(String),
+}
+
+impl GitHubError {
+    /// GitHub answered and the request did nothing: a create that failed so did not create.
+    pub fn is_definite(&self) -> bool {
+        !matches!(self, GitHubError::Transient { .. })
+    }
+}
+
+pub fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> GitHubError {
+    let message = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| body.chars().take(200).collect());
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let retry_after = header("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    // The reset is an instant on GitHub's clock: measured against GitHub's own `Date`, it is a
+    // wait that holds whatever this machine's clock says.
+    let github_now = header("date")
+        .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_else(Utc::now);
+    let reset = (header("x-ratelimit-remaining") == Some("0"))
+        .then(|| header("x-ratelimit-reset").and_then(|v| v.trim().parse::<i64>().ok()))
+        .flatten()
+        .map(|secs| Duration::from_secs(secs.saturating_sub(github_now.timestamp()).max(0) as u64));
+    let says_rate_limit = message.to_ascii_lowercase().contains("rate limit");
+    match status.as_u16() {
+        401 => GitHubError::Unauthorized(message),
+        403 | 429 if retry_after.is_some() || reset.is_some() || says_rate_limit || status == 429 => {
+            let wait = retry_after.or(reset).unwrap_or(DEFAULT_BACKOFF);
+            GitHubError::RateLimited {
+                wait: wait.clamp(Duration::from_secs(1), MAX_PAUSE),
+                detail: message,
+            }
+        }
+        400..=499 => GitHubError::Permanent {
+            status: status.as_u16(),
+            detail: message,
+        },
+        _ => GitHubError::Transient {
+            detail: format!("GitHub answered {status}: {message}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    fn wait_of(e: GitHubError) -> Duration {
+        match e {
+            GitHubError::RateLimited { wait, .. } => wait,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const SECONDARY: &str = r#"{"message":"You have exceeded a secondary rate limit"}"#;
+
+    #[test]
+    fn rate_limits_wait_as_long_as_github_asks() {
+        let e = classify(
+            StatusCode::FORBIDDEN,
+            &headers(&[("retry-after", "30")]),
+            SECONDARY,
+        );
+        assert_eq!(wait_of(e), Duration::from_secs(30));
+
+        let e = classify(StatusCode::FORBIDDEN, &headers(&[]), SECONDARY);
+        assert_eq!(wait_of(e), Duration::from_secs(60), "no header: 60 s");
+
+        // The reset is read against GitHub's own clock, not this machine's.
+        let e = classify(
+            StatusCode::FORBIDDEN,
+            &headers(&[
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", "1700000300"),
+                ("date", "Tue, 14 Nov 2023 22:13:20 GMT"), // 1700000000
+            ]),
+            r#"{"message":"API rate limit exceeded"}"#,
+        );
+        assert_eq!(wait_of(e), Duration::from_secs(300));
+
+        assert_eq!(
+            wait_of(classify(StatusCode::TOO_MANY_REQUESTS, &headers(&[]), "{}")),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn no_header_value_makes_a_wait_unbounded_or_zero() {
+        for (name, value) in [
+            ("retry-after", "9000000000000000000"),
+            ("retry-after", "18446744073709551615"),
+            ("x-ratelimit-reset", "9223372036854775807"),
+        ] {
+            let mut pairs = vec![(name, value)];
+            if name == "x-ratelimit-reset" {
+                pairs.push(("x-ratelimit-remaining", "0"));
+            }
+            let e = classify(StatusCode::FORBIDDEN, &headers(&pairs), SECONDARY);
+            assert_eq!(wait_of(e), MAX_PAUSE, "{name}: {value}");
+        }
+        let e = classify(
+            StatusCode::FORBIDDEN,
+            &headers(&[("retry-after", "0")]),
+            SECONDARY,
+        );
+        assert_eq!(wait_of(e), Duration::from_secs(1));
+        let past_reset = classify(
+            StatusCode::FORBIDDEN,
+            &headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1")]),
+            SECONDARY,
+        );
+        assert_eq!(wait_of(past_reset), Duration::from_secs(1));
+        let e = classify(
+            StatusCode::FORBIDDEN,
+            &headers(&[("retry-after", "-5")]),
+            SECONDARY,
+        );
+        assert_eq!(wait_of(e), Duration::from_secs(60), "unreadable: as if absent");
+    }
+
+    #[test]
+    fn other_answers() {
+        let none = headers(&[]);
+        assert!(matches!(
+            classify(StatusCode::UNAUTHORIZED, &none, "{}"),
+            GitHubError::Unauthorized(_)
+        ));
+        for status in [403, 404, 410, 422] {
+            let e = classify(
+                StatusCode::from_u16(status).unwrap(),
+                &none,
+                r#"{"message":"Not Found"}"#,
+            );
+            assert!(matches!(e, GitHubError::Permanent { .. }), "{status}");
+        }
+        for status in [500, 502, 503] {
+            let e = classify(StatusCode::from_u16(status).unwrap(), &none, "oops");
+            assert!(matches!(e, GitHubError::Transient { .. }), "{status}");
+        }
+        assert!(!GitHubError::Transient { detail: "x".into() }.is_definite());
+        assert!(GitHubError::Permanent {
+            status: 422,
+            detail: "x".into()
+        }
+        .is_definite());
+    }
+}

@@ -1,0 +1,232 @@
+//! No duplicate and no orphaned issue when creates and comments lose their answers, workers die
+//! mid-call, or a worker outlives its lease.
+use deepsource_sync::configuration::ReopenPolicy;
+
+use crate::helpers::{issue_event, spawn_app, spawn_app_with, Fault, INTRODUCED, RESOLVED, SAMPLE_REPO};
+
+const FINDING: &str = "PhVnb3NpdG9yeUl8c3VlOnp4a2E2bA==";
+const T: i64 = 1_700_000_000;
+
+#[tokio::test]
+async fn a_lost_create_followed_by_a_resolve_is_found_and_closed() {
+    let app = spawn_app().await;
+    app.github.fail_next("POST", Fault::LoseResponse);
+    app.sync_event(INTRODUCED, "1", FINDING, 3, T).await;
+    assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1, "GitHub made it");
+
+    // The resolve arrives before the retry: nothing is wanted open any more.
+    app.deliver(&issue_event(RESOLVED, "2", FINDING, 3, T + 100))
+        .await;
+    app.make_everything_due().await;
+    app.run_worker().await.unwrap();
+
+    let issues = app.github.issues(SAMPLE_REPO);
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0].state, "closed", "the orphan is found and closed");
+    assert!(
+        issues[0].body.contains("| Open occurrences | 0 |"),
+        "{}",
+        issues[0].body
+    );
+    assert_eq!(app.linked_issue(FINDING).await, Some(1));
+    assert!(!app.create_intent(FINDING).await);
+    assert_eq!(app.job_of("2").await.0, "done");
+}
+
+#[tokio::test]
+async fn a_worker_killed_during_its_create_leaves_an_issue_the_next_worker_finds_and_closes() {
+    let app = spawn_app().await;
+    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 3, T)).await;
+    let hold = app.github.hold_answer_next("POST");
+    let a = app.worker();
+    let a = tokio::spawn(async move { a.run_until_idle().await });
+    hold.arrived().await;
+    a.abort(); // kill -9: GitHub made the issue, nobody heard
+    let _ = a.await;
+    hold.release();
+
+    app.deliver(&issue_event(RESOLVED, "2", FINDING, 3, T + 100))
+        .await;
+    app.expire_leases().await;
+    app.make_everything_due().await;
+    app.run_worker().await.unwrap();
+
+    let issues = app.github.issues(SAMPLE_REPO);
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0].state, "closed");
+    assert!(issues[0].body.contains("| Open occurrences | 0 |"));
+    assert_eq!(app.linked_issue(FINDING).await, Some(1));
+}
+
+#[tokio::test]
+async fn an_interrupted_create_once_found_costs_no_further_write() {
+    let app = spawn_app().await;
+    app.github.fail_next("POST", Fault::LoseResponse);
+    app.sync_event(INTRODUCED, "1", FINDING, 1, T).await;
+    app.make_everything_due().await;
+    app.run_worker().await.unwrap();
+    assert_eq!(
+        app.github.writes(),
+        1,
+        "the create, and no PATCH of identical content"
+    );
+    assert_eq!(app.job_of("1").await.0, "done");
+    // Later changes are still written.
+    app.sync_event(INTRODUCED, "2", FINDING, 1, T + 10).await;
+    assert_eq!(app.github.writes(), 2);
+    assert!(app.github.issues(SAMPLE_REPO)[0]
+        .body
+        .contains("| Open occurrences | 2 |"));
+}
+
+#[tokio::test]
+async fn a_lost_create_is_found_when_github_dropped_its_labels() {
+    let app = spawn_app().await;
+    // An Issues-only token: GitHub drops labels on create, and search has not indexed it yet.
+    app.github.drop_labels_on_create();
+    app.github.make_search_stale();
+    app.github.fail_next("POST", Fault::LoseResponse);
+    app.sync_event(INTRODUCED, "1", FINDING, 1, T).await;
+    app.make_everything_due().await;
+    app.run_worker().await.unwrap();
+    assert_eq!(
+        app.github.issues(SAMPLE_REPO).len(),
+        1,
+        "found, not created again"
+    );
+    assert_eq!(app.linked_issue(FINDING).await, Some(1));
+}
+
+#[tokio::test]
+async fn reopen_policy_new_with_a_lost_create_makes_no_duplicate() {
+    let app = spawn_app_with(|s| s.sync.reopen_policy = ReopenPolicy::New).await;
+    app.sync_event(INTRODUCED, "1", FINDING, 1, T).await;
+    app.sync_event(RESOLVED, "2", FINDING, 1, T + 100).await;
+    app.github.fail_next("POST", Fault::LoseResponse);
+    app.sync_event(INTRODUCED, "3", FINDING, 1, T + 200).await;
+    assert_eq!(app.github.issues(SAMPLE_REPO).len(), 2);
+
+    app.make_everything_due().await;
+    app.run_worker().await.unwrap();
+    let issues = app.github.issues(SAMPLE_REPO);
+    assert_eq!(issues.len(), 2, "the lost #2 is found, not a third made");
+    assert_eq!(
+        (issues[0].state.as_str(), issues[1].state.as_str()),
+        ("closed", "open")
+    );
+    assert_eq!(app.linked_issue(FINDING).await, Some(2));
+}
+
+#[tokio::test]
+async fn previously_tracked_in_stays_on_later_updates() {
+    let app = spawn_app_with(|s| s.sync.reopen_policy = ReopenPolicy::New).await;
+    app.sync_event(INTRODUCED, "1", FINDING, 1, T).await;
+    app.sync_event(RESOLVED, "2", FINDING, 1, T + 100).await;
+    app.sync_event(INTRODUCED, "3", FINDING, 1, T + 200).await;
+    let writes = app.github.writes();
+    app.sync_event(INTRODUCED, "4", FINDING, 2, T + 300).await;
+    assert_eq!(app.github.writes(), writes + 1, "one update for the count");
+    let issue = &app.github.issues(SAMPLE_REPO)[1];
+    assert!(issue.body.contains("| Open occurrences | 3 |"));
+    assert!(issue.body.contains("Previously tracked in #1."), "{}", issue.body);
+}
+
+#[tokio::test]
+async fn a_worker_that_lost_its_lease_mid_create_is_not_followed_by_a_second_create() {
+    let app = spawn_app().await;
+    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 3, T)).await;
+    let hold = app.github.hold_next("POST");
+    let a = app.worker();
+    let a = tokio::spawn(async move { a.run_until_idle().await });
+    hold.arrived().await;
+
+    // A stalls past its lease with its create on the wire; B takes the finding.
+    app.expire_leases().await;
+    app.run_worker().await.unwrap();
+    assert!(
+        app.github.issues(SAMPLE_REPO).is_empty(),
+        "B does not create while A's create may still land"
+    );
+
+    hold.release();
+    a.await.unwrap().unwrap();
+    assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1, "A's create landed");
+
+    app.make_everything_due().await;
+    app.run_worker().await.unwrap();
+    assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1, "exactly one issue");
+    assert_eq!(app.linked_issue(FINDING).await, Some(1), "and it is linked");
+    assert_eq!(app.job_of("1").await.0, "done");
+}
+
+#[tokio::test]
+async fn writes_by_a_worker_whose_lease_was_taken_over_change_nothing() {
+    let app = spawn_app().await;
+    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 3, T)).await;
+    let hold = app.github.hold_answer_next("POST");
+    let a = app.worker();
+    let a = tokio::spawn(async move { a.run_until_idle().await });
+    hold.arrived().await;
+
+    // While A waits for GitHub's answer, its lease runs out and worker B holds the finding.
+    sqlx::query(
+        "UPDATE finding_leases SET token = gen_random_uuid(), expires_at = now() + interval '1 minute'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    hold.release();
+    a.await.unwrap().unwrap();
+    assert_eq!(app.linked_issue(FINDING).await, None, "A's link was fenced out");
+    assert_eq!(app.job_of("1").await.0, "running", "A left B's jobs alone");
+    assert!(
+        app.create_intent(FINDING).await,
+        "the create stays to be looked for"
+    );
+
+    // B dies too; the next worker finds A's issue instead of making another.
+    app.expire_leases().await;
+    app.make_everything_due().await;
+    app.run_worker().await.unwrap();
+    assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1);
+    assert_eq!(app.linked_issue(FINDING).await, Some(1));
+    assert_eq!(app.job_of("1").await.0, "done");
+}
+
+#[tokio::test]
+async fn a_lost_comment_answer_posts_the_comment_once() {
+    let app = spawn_app().await;
+    app.sync_event(INTRODUCED, "1", FINDING, 1, T).await;
+    // The close PATCH goes through; the comment is made but its answer is lost.
+    app.github.fail_next("POST", Fault::LoseResponse);
+    app.sync_event(RESOLVED, "2", FINDING, 1, T + 100).await;
+    assert_eq!(app.github.issues(SAMPLE_REPO)[0].comments.len(), 1);
+    assert_eq!(app.job_of("2").await.0, "pending");
+
+    app.make_everything_due().await;
+    app.run_worker().await.unwrap();
+    let issue = &app.github.issues(SAMPLE_REPO)[0];
+    assert_eq!(issue.comments.len(), 1, "{:?}", issue.comments);
+    assert_eq!(issue.state, "closed");
+    assert_eq!(app.job_of("2").await.0, "done");
+}
+
+#[tokio::test]
+async fn a_comment_that_failed_for_sure_is_posted_on_the_retry() {
+    let app = spawn_app().await;
+    app.sync_event(INTRODUCED, "1", FINDING, 1, T).await;
+    app.github.fail_next("POST", Fault::Status(500));
+    app.sync_event(RESOLVED, "2", FINDING, 1, T + 100).await;
+    assert!(app.github.issues(SAMPLE_REPO)[0].comments.is_empty());
+    app.make_everything_due().await;
+    app.run_worker().await.unwrap();
+    let issue = &app.github.issues(SAMPLE_REPO)[0];
+    assert_eq!(issue.comments.len(), 1);
+    assert!(issue.comments[0].contains("resolved"));
+    let actions: Vec<String> = app.actions_of(FINDING).await.into_iter().map(|a| a.0).collect();
+    assert_eq!(
+        actions,
+        ["create", "close", "comment"],
+        "the close is not repeated"
+    );
+}
