@@ -20,6 +20,7 @@ pub use driver::backoff;
 use driver::{Driver, SyncError};
 pub use github::GitHub;
 use lease::{Claim, Heartbeat, StoreError};
+pub use pacing::{Pacer, Slot};
 pub use render::{marker, neutralise};
 use store::{JobEnd, MAX_ATTEMPTS};
 pub use supervisor::{supervise, WorkerLiveness, WorkerState};
@@ -266,7 +267,8 @@ impl Worker {
             };
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
-                _ = shutdown.changed() => {}
+                // A dropped sender can never say stop: stop now rather than spin.
+                changed = shutdown.changed() => if changed.is_err() { break },
             }
         }
         tracing::info!("sync worker stopped");

@@ -75,7 +75,7 @@ pub async fn supervise<F, Fut>(
         );
         tokio::select! {
             _ = tokio::time::sleep(restart_delay) => {}
-            _ = stop.changed() => {}
+            changed = stop.changed() => if changed.is_err() { break },
         }
     }
     liveness.set(WorkerState::Stopped);

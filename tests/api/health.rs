@@ -1,4 +1,4 @@
-use crate::helpers::spawn_app;
+use crate::helpers::{issue_event, spawn_app, spawn_app_with_worker, INTRODUCED, SAMPLE_REPO};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_when_all_is_well() {
@@ -9,6 +9,29 @@ async fn healthz_and_readyz_answer_when_all_is_well() {
     assert_eq!(ready.status(), 200);
     let json: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(json["status"], "ready");
+    assert!(
+        json.get("worker").is_none(),
+        "no worker runs in this process: {json}"
+    );
+}
+
+#[tokio::test]
+async fn readyz_says_the_worker_runs_when_serve_runs_one() {
+    let app = spawn_app_with_worker().await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    let json: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(json["worker"], "running", "{json}");
+    // And it does: an event becomes an issue without anyone running a worker by hand.
+    app.deliver(&issue_event(INTRODUCED, "1", "RI1", 1, 1_700_000_000))
+        .await;
+    for _ in 0..400 {
+        if app.job_of("1").await.0 == "done" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1);
 }
 
 #[tokio::test]

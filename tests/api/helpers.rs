@@ -21,6 +21,8 @@ pub struct TestApp {
     pub db_name: String,
     pub pool: PgPool,
     pub client: reqwest::Client,
+    /// Dropping it stops an in-process worker.
+    pub _stop_worker: tokio::sync::watch::Sender<bool>,
     /// Last field: dropped after the pool, so the database goes when the test ends.
     pub _database: TestDatabase,
 }
@@ -109,6 +111,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the service on a random port against a database of its own.
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
+    start_app(customise, false).await
+}
+
+/// As `serve` runs: the service with its supervised sync worker in the same process.
+pub async fn spawn_app_with_worker() -> TestApp {
+    start_app(|_| {}, true).await
+}
+
+async fn start_app(customise: impl FnOnce(&mut Settings), run_worker: bool) -> TestApp {
     init_logs();
     let database = fresh_database();
     let (database_url, db_name) = (database.url.clone(), database.name.clone());
@@ -119,6 +130,10 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("the application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    if run_worker {
+        app.spawn_worker(&settings, worker_stopped);
+    }
     tokio::spawn(app.run_until_stopped());
     let pool = PgPool::connect(&database_url)
         .await
@@ -130,6 +145,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         db_name,
         pool,
         client: reqwest::Client::new(),
+        _stop_worker: stop_worker,
         _database: database,
     }
 }

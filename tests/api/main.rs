@@ -8,6 +8,7 @@ mod helpers;
 mod idempotency;
 mod intake;
 mod migrations;
+mod pacing;
 mod signature;
 mod sync;
 mod sync_faults;

@@ -306,3 +306,77 @@ async fn a_large_backlog_of_one_finding_is_worked_through_in_bounded_claims() {
     assert_eq!(app.open_occurrences(FINDING).await, 450);
     assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1);
 }
+
+#[tokio::test]
+async fn a_backlog_of_large_events_is_claimed_a_few_megabytes_at_a_time() {
+    let app = spawn_app().await;
+    let description = "x".repeat(1_000_000);
+    for i in 0..20 {
+        let body = issue_event_with(INTRODUCED, &format!("b{i}"), FINDING, 1, 1_700_000_000 + i, |o| {
+            o["issue"]["shortDescription"] = description.clone().into();
+        });
+        sqlx::query(
+            "WITH e AS (INSERT INTO webhook_events (id, event_type, event_time, received_at, body, body_sha256)
+                        VALUES ($1, 'repository_issue.introduced', now(), now(), $2, sha256($2)) RETURNING id)
+             INSERT INTO sync_jobs (event_id, finding_id) SELECT id, $3 FROM e",
+        )
+        .bind(format!("b{i}"))
+        .bind(&body)
+        .bind(FINDING)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let pass = app.run_worker().await.unwrap();
+    // 8 MiB a claim: nine bodies of ~1 MB (the ninth begins under the cap), nine, then two.
+    assert_eq!((pass.findings, pass.jobs), (3, 20));
+    assert_eq!(app.open_occurrences(FINDING).await, 20);
+}
+
+#[tokio::test]
+async fn github_enterprise_repositories_go_to_the_configured_api() {
+    let app = spawn_app().await; // GITHUB_API_URL is the fake
+    let event = issue_event_with(INTRODUCED, "1", FINDING, 1, 1_700_000_000, |o| {
+        o["repository"]["vcsProvider"] = "GITHUB_ENTERPRISE".into();
+        o["repository"]["vcsUrl"] = "https://ghe.example.com/acme/app".into();
+    });
+    app.deliver(&event).await;
+    app.run_worker().await.unwrap();
+    assert_eq!(app.job_of("1").await.0, "done");
+    assert_eq!(app.github.issues("acme/app").len(), 1);
+}
+
+#[tokio::test]
+async fn github_enterprise_repositories_wait_for_github_api_url() {
+    let app = spawn_app_with(|s| s.github.api_url_configured = false).await;
+    let event = issue_event_with(INTRODUCED, "1", FINDING, 1, 1_700_000_000, |o| {
+        o["repository"]["vcsProvider"] = "GITHUB_ENTERPRISE".into();
+        o["repository"]["vcsUrl"] = "https://ghe.example.com/acme/app".into();
+    });
+    app.deliver(&event).await;
+    app.run_worker().await.unwrap();
+    let (status, error, _) = app.job_of("1").await;
+    assert_eq!(status, "skipped");
+    assert!(error.unwrap().contains("GITHUB_API_URL"));
+    assert!(app.github.all_issues().is_empty());
+}
+
+#[tokio::test]
+async fn every_github_action_is_recorded() {
+    let app = spawn_app().await;
+    app.sync_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000).await;
+    app.sync_event(INTRODUCED, "2", FINDING, 1, 1_700_000_010).await;
+    app.sync_event(RESOLVED, "3", FINDING, 2, 1_700_000_020).await;
+    app.sync_event(INTRODUCED, "4", FINDING, 1, 1_700_000_030).await;
+    let actions = app.actions_of(FINDING).await;
+    let expected: Vec<(String, Option<i64>)> = ["create", "update", "close", "comment", "reopen", "comment"]
+        .iter()
+        .map(|a| (a.to_string(), Some(1)))
+        .collect();
+    assert_eq!(actions, expected);
+    let dry: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_actions WHERE dry_run")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(dry, 0);
+}

@@ -266,3 +266,23 @@ async fn a_github_app_finds_its_installation_and_uses_its_token() {
         .iter()
         .any(|p| p.starts_with("/app/installations/4242/access_tokens")));
 }
+
+#[tokio::test]
+async fn no_lookup_goes_out_while_github_has_asked_the_credential_to_pause() {
+    let app = spawn_app().await;
+    app.github.fail_next("POST", Fault::LoseResponse);
+    app.sync_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000).await;
+    // Another finding's write was answered with a long secondary-limit pause meanwhile.
+    app.make_everything_due().await;
+    sqlx::query("UPDATE github_budget SET blocked_until = now() + interval '10 minutes'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let calls = app.github.calls().len();
+    app.run_worker().await.unwrap();
+    assert_eq!(app.github.calls().len(), calls, "not even a search");
+    let (status, _, next) = app.job_of("1").await;
+    assert_eq!(status, "pending");
+    assert!(next > Utc::now() + chrono::Duration::minutes(9));
+    assert_eq!(app.attempts_of("1").await, 1, "waiting uses up no attempt");
+}
