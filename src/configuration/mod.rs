@@ -29,6 +29,9 @@ pub struct SyncSettings {
     /// Analyzer shortcodes to sync; empty means all.
     pub analyzers: Vec<String>,
     pub reopen_policy: ReopenPolicy,
+    /// How long a worker holds a finding without renewing it; a sync's deadline is three
+    /// quarters of it.
+    pub lease: std::time::Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,6 +178,17 @@ impl Settings {
                         _ => Err("expected reopen or new"),
                     }
                 })?,
+                lease: std::time::Duration::from_secs(parse_or(
+                    "SYNC_LEASE_SECS",
+                    get("SYNC_LEASE_SECS"),
+                    120,
+                    |v| {
+                        v.parse::<u64>()
+                            .ok()
+                            .filter(|n| (4..=3600).contains(n))
+                            .ok_or("expected whole seconds from 4 to 3600")
+                    },
+                )?),
             };
 
         Ok(Settings {
@@ -289,6 +303,7 @@ pub(crate) mod tests {
             ("GITHUB_WRITES_PER_MINUTE", "0"),
             ("GITHUB_MIN_WRITE_INTERVAL_MS", "soon"),
             ("REOPEN_POLICY", "sometimes"),
+            ("SYNC_LEASE_SECS", "1"),
         ] {
             let err = settings(&[secret, (var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");

@@ -27,12 +27,6 @@ pub use supervisor::{supervise, WorkerLiveness, WorkerState};
 
 use crate::configuration::Settings;
 
-/// A finding is held this long; a worker that dies releases it when this runs out. A live
-/// worker renews it every quarter of this while it syncs.
-const LEASE: Duration = Duration::from_secs(120);
-/// The longest one sync may take, well inside the lease: a worker that cannot renew its lease
-/// (a stalled database) still stops before another worker may take the finding.
-const SYNC_DEADLINE: Duration = Duration::from_secs(90);
 /// How often an idle worker looks for due jobs.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// How long the worker stops after GitHub rejects its credentials.
@@ -41,6 +35,12 @@ const AUTH_PAUSE: Duration = Duration::from_secs(300);
 pub struct Worker {
     pool: PgPool,
     driver: Driver,
+    /// A finding is held this long (`SYNC_LEASE_SECS`); a worker that dies releases it when this
+    /// runs out. A live worker renews it every quarter of this while it syncs.
+    lease: Duration,
+    /// The longest one sync may take, well inside the lease: a worker that cannot renew its
+    /// lease (a stalled database) still stops before another worker may take the finding.
+    deadline: Duration,
 }
 
 /// What one pass did.
@@ -71,22 +71,28 @@ impl Worker {
             settings.github.clone(),
             settings.sync.clone(),
         );
-        Ok(Self { pool, driver })
+        let lease = settings.sync.lease;
+        Ok(Self {
+            pool,
+            driver,
+            lease,
+            deadline: lease * 3 / 4,
+        })
     }
 
     /// Claims one finding with due jobs and syncs it. `None` when nothing is due.
     #[tracing::instrument(skip_all, fields(finding = tracing::field::Empty, jobs = tracing::field::Empty))]
     pub async fn run_once(&self) -> Result<Option<usize>, WorkerError> {
         store::fail_jobs_without_finding(&self.pool).await?;
-        let Some(claim) = lease::claim(&self.pool, LEASE).await? else {
+        let Some(claim) = lease::claim(&self.pool, self.lease).await? else {
             return Ok(None);
         };
         let span = tracing::Span::current();
         span.record("finding", claim.lease.finding_id.as_str());
         span.record("jobs", claim.jobs.len());
-        let mut heartbeat = Heartbeat::start(self.pool.clone(), claim.lease.clone(), LEASE);
+        let mut heartbeat = Heartbeat::start(self.pool.clone(), claim.lease.clone(), self.lease);
         let result = tokio::select! {
-            synced = tokio::time::timeout(SYNC_DEADLINE, self.sync_claim(&claim)) => match synced {
+            synced = tokio::time::timeout(self.deadline, self.sync_claim(&claim)) => match synced {
                 Ok(result) => result,
                 Err(_) => self.give_up_at_deadline(&claim).await,
             },
@@ -217,14 +223,14 @@ impl Worker {
     /// jobs are retried later, and an interrupted create or comment is looked for then.
     async fn give_up_at_deadline(&self, claim: &Claim) -> Result<(), SyncError> {
         tracing::warn!(
-            deadline_secs = SYNC_DEADLINE.as_secs(),
+            deadline_secs = self.deadline.as_secs_f64(),
             "a sync overran its deadline; its jobs are retried later"
         );
         let ids: Vec<i64> = claim.jobs.iter().map(|j| j.id).collect();
         let attempts = claim.jobs.iter().map(|j| j.attempts).max().unwrap_or(1);
         let end = JobEnd::Retry {
             after: backoff(attempts),
-            error: format!("the sync took longer than {}s", SYNC_DEADLINE.as_secs()),
+            error: format!("the sync took longer than its deadline ({:?})", self.deadline),
             counted: true,
         };
         store::finish_jobs(&self.pool, &claim.lease, &ids, &end).await?;

@@ -314,7 +314,7 @@ pub async fn record_action(
     Ok(())
 }
 
-/// Ends this round of the jobs. A counted retry of a job that has used up `MAX_ATTEMPTS` makes
+/// Ends this round of the claimed (running) jobs. A counted retry of a job that has used up `MAX_ATTEMPTS` makes
 /// it `dead` instead, keeping the last error. Fenced: a worker that lost its lease leaves the
 /// jobs to the worker that holds them now.
 pub async fn finish_jobs(
@@ -352,7 +352,7 @@ pub async fn finish_jobs(
                    next_attempt_at = COALESCE(now() + make_interval(secs => $8), next_attempt_at),
                    attempts = attempts - CASE WHEN $9 THEN 1 ELSE 0 END,
                    lease_expires_at = NULL, updated_at = now()
-               WHERE id = ANY($3)
+               WHERE id = ANY($3) AND status = 'running'
                  AND EXISTS (SELECT 1 FROM finding_leases WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,
             lease.finding_id,
             lease.token,

@@ -1,5 +1,7 @@
 //! No duplicate and no orphaned issue when creates and comments lose their answers, workers die
 //! mid-call, or a worker outlives its lease.
+use std::time::Duration;
+
 use deepsource_sync::configuration::ReopenPolicy;
 
 use crate::helpers::{issue_event, spawn_app, spawn_app_with, Fault, INTRODUCED, RESOLVED, SAMPLE_REPO};
@@ -229,4 +231,60 @@ async fn a_comment_that_failed_for_sure_is_posted_on_the_retry() {
         ["create", "close", "comment"],
         "the close is not repeated"
     );
+}
+
+#[tokio::test]
+async fn a_sync_renews_its_lease_while_it_waits_for_github() {
+    let app = spawn_app_with(|s| s.sync.lease = Duration::from_secs(4)).await;
+    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, T)).await;
+    let hold = app.github.hold_answer_next("POST");
+    let a = app.worker();
+    let a = tokio::spawn(async move { a.run_until_idle().await });
+    hold.arrived().await;
+    let lease_until = || async {
+        sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>("SELECT expires_at FROM finding_leases")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let first = lease_until().await;
+    // The heartbeat beats every second with a 4 s lease; the lease moves on while A waits.
+    let mut renewed = false;
+    for _ in 0..100 {
+        if lease_until().await > first {
+            renewed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(renewed, "the lease was renewed while the sync ran");
+    hold.release();
+    a.await.unwrap().unwrap();
+    assert_eq!(app.job_of("1").await.0, "done");
+    assert_eq!(app.linked_issue(FINDING).await, Some(1));
+}
+
+#[tokio::test]
+async fn a_sync_that_overruns_its_deadline_is_retried_and_finds_its_create() {
+    let app = spawn_app_with(|s| s.sync.lease = Duration::from_secs(4)).await;
+    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, T)).await;
+    // GitHub makes the issue but its answer never comes back in time.
+    let hold = app.github.hold_answer_next("POST");
+    app.run_worker().await.unwrap(); // stops at its 3 s deadline
+    let (status, error, _) = app.job_of("1").await;
+    assert_eq!(status, "pending");
+    assert!(error.unwrap().contains("deadline"));
+    assert!(app.create_intent(FINDING).await);
+    let leases: i64 = sqlx::query_scalar("SELECT count(*) FROM finding_leases")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(leases, 0, "released at the deadline, not held until it runs out");
+    hold.release();
+
+    app.make_everything_due().await;
+    app.run_worker().await.unwrap();
+    assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1);
+    assert_eq!(app.linked_issue(FINDING).await, Some(1));
+    assert_eq!(app.job_of("1").await.0, "done");
 }
