@@ -1,5 +1,6 @@
 //! The sync worker: applies stored issue events to their findings exactly once and drives
 //! GitHub to match, one finding at a time.
+mod apply;
 mod driver;
 mod event;
 mod github;
@@ -22,7 +23,7 @@ pub use github::GitHub;
 use lease::{Claim, Heartbeat, StoreError};
 pub use pacing::{Pacer, Slot};
 pub use render::{marker, neutralise};
-use store::{JobEnd, MAX_ATTEMPTS};
+use store::JobEnd;
 pub use supervisor::{supervise, WorkerLiveness, WorkerState};
 
 use crate::configuration::Settings;
@@ -124,56 +125,7 @@ impl Worker {
     /// while the rest go on), then drives GitHub once for all of them.
     async fn sync_claim(&self, claim: &Claim) -> Result<(), SyncError> {
         let lease = &claim.lease;
-        let mut applicable = Vec::new();
-        let mut dead: Vec<(i64, String)> = Vec::new();
-        let mut tx = self.pool.begin().await?;
-        // Held until the commit: nobody takes the finding over while its events are applied.
-        lease::hold(&mut tx, lease).await?;
-        for job in &claim.jobs {
-            if job.attempts > MAX_ATTEMPTS {
-                // Claimed again and again without finishing (its worker died each time).
-                let last = job
-                    .last_error
-                    .as_deref()
-                    .unwrap_or("its worker stopped each time");
-                dead.push((
-                    job.id,
-                    format!("gave up after {MAX_ATTEMPTS} attempts; the last: {last}"),
-                ));
-                continue;
-            }
-            let parsed = match event::FindingEvent::parse(&job.body, job.event_time) {
-                Ok(parsed) if parsed.object.id == lease.finding_id => parsed,
-                Ok(parsed) => {
-                    let reason = format!(
-                        "data.object.id {} does not match the job's finding",
-                        parsed.object.id
-                    );
-                    dead.push((job.id, reason));
-                    continue;
-                }
-                Err(reason) => {
-                    tracing::warn!(delivery_id = %job.event_id, reason, "an issue event cannot be synced");
-                    dead.push((job.id, reason));
-                    continue;
-                }
-            };
-            // A savepoint per event: the database refusing one rolls back only that one.
-            let mut one = sqlx::Acquire::begin(&mut *tx).await?;
-            match store::apply(&mut one, &job.event_id, &parsed).await {
-                Ok(_) => {
-                    one.commit().await?;
-                    applicable.push(job.id);
-                }
-                Err(e) if is_connection_error(&e) => return Err(e.into()),
-                Err(e) => {
-                    one.rollback().await?;
-                    tracing::warn!(delivery_id = %job.event_id, error = %e, "the database refused an issue event");
-                    dead.push((job.id, format!("the database refused this event: {e}")));
-                }
-            }
-        }
-        tx.commit().await?;
+        let apply::Applied { applicable, dead } = apply::apply_claim(&self.pool, claim).await?;
         for (job, reason) in &dead {
             store::finish_jobs(&self.pool, lease, &[*job], &JobEnd::Dead(reason.clone())).await?;
         }

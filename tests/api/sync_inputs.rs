@@ -183,3 +183,39 @@ async fn a_github_pause_holds_even_when_this_machine_runs_behind_the_database() 
     );
     assert!(app.github.issues(SAMPLE_REPO).is_empty());
 }
+
+#[tokio::test]
+async fn an_event_the_database_refuses_fails_alone() {
+    let app = spawn_app().await;
+    // A fault injected in the database: it refuses to record event "2", whatever it says.
+    for statement in [
+        "CREATE FUNCTION refuse_two() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.event_id = '2' THEN RAISE EXCEPTION 'injected refusal' USING ERRCODE = '22000'; END IF;
+             RETURN NEW;
+         END $$",
+        "CREATE TRIGGER refuse_two BEFORE INSERT ON finding_ledger FOR EACH ROW EXECUTE FUNCTION refuse_two()",
+    ] {
+        sqlx::query(statement).execute(&app.pool).await.unwrap();
+    }
+    for (id, count) in [("1", 2), ("2", 5), ("3", 1)] {
+        app.deliver(&issue_event(
+            INTRODUCED,
+            id,
+            FINDING,
+            count,
+            T + id.parse::<i64>().unwrap(),
+        ))
+        .await;
+    }
+    app.run_worker().await.unwrap();
+    let (status, error, _) = app.job_of("2").await;
+    assert_eq!(status, "dead");
+    assert!(error.unwrap().contains("injected refusal"));
+    assert_eq!(app.job_of("1").await.0, "done");
+    assert_eq!(app.job_of("3").await.0, "done");
+    assert_eq!(app.open_occurrences(FINDING).await, 3);
+    assert!(app.github.issues(SAMPLE_REPO)[0]
+        .body
+        .contains("| Open occurrences | 3 |"));
+}

@@ -288,3 +288,45 @@ async fn a_sync_that_overruns_its_deadline_is_retried_and_finds_its_create() {
     assert_eq!(app.linked_issue(FINDING).await, Some(1));
     assert_eq!(app.job_of("1").await.0, "done");
 }
+
+#[tokio::test]
+async fn a_worker_process_killed_during_its_create_is_cleaned_up_after_by_the_next() {
+    let app = spawn_app().await;
+    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 3, T)).await;
+    let hold = app.github.hold_answer_next("POST");
+    // A real `deepsource-sync worker` process, against this test's database and fake GitHub.
+    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_deepsource-sync"))
+        .arg("worker")
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .env("DATABASE_URL", app.settings.database.url())
+        .env("GITHUB_API_URL", &app.github.url)
+        .env("GITHUB_TOKEN", crate::fake_github::TOKEN)
+        .env("GITHUB_MIN_WRITE_INTERVAL_MS", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    hold.arrived().await; // GitHub has made the issue; its answer is on the way back
+    worker.kill().unwrap(); // SIGKILL
+    worker.wait().unwrap();
+    hold.release();
+
+    app.deliver(&issue_event(RESOLVED, "2", FINDING, 3, T + 100))
+        .await;
+    app.expire_leases().await; // as if its two minutes had passed
+    app.make_everything_due().await;
+    app.run_worker().await.unwrap();
+    let issues = app.github.issues(SAMPLE_REPO);
+    assert_eq!(issues.len(), 1);
+    assert_eq!(
+        issues[0].state, "closed",
+        "the killed worker's issue is found and closed"
+    );
+    assert!(issues[0].body.contains("| Open occurrences | 0 |"));
+    assert_eq!(app.linked_issue(FINDING).await, Some(1));
+    assert_eq!(
+        (app.job_of("1").await.0, app.job_of("2").await.0),
+        ("done".into(), "done".into())
+    );
+}

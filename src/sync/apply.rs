@@ -1,0 +1,97 @@
+//! A claim's events applied to their finding: each parsed and checked, then applied once (the
+//! ledger sees to that). All of them go in one transaction; should the database refuse one, the
+//! claim is applied again event by event, each in a savepoint, so only that one fails (`dead`
+//! with the reason) and the finding's other events go on.
+use sqlx::PgPool;
+
+use super::driver::SyncError;
+use super::event::FindingEvent;
+use super::lease::{self, Claim};
+use super::store::{self, MAX_ATTEMPTS};
+
+/// Which claimed jobs were applied, and which are dead, why.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub applicable: Vec<i64>,
+    pub dead: Vec<(i64, String)>,
+}
+
+pub async fn apply_claim(pool: &PgPool, claim: &Claim) -> Result<Applied, SyncError> {
+    let mut applied = Applied::default();
+    let mut events = Vec::with_capacity(claim.jobs.len());
+    for job in &claim.jobs {
+        if job.attempts > MAX_ATTEMPTS {
+            // Claimed again and again without finishing (its worker died each time).
+            let last = job
+                .last_error
+                .as_deref()
+                .unwrap_or("its worker stopped each time");
+            let reason = format!("gave up after {MAX_ATTEMPTS} attempts; the last: {last}");
+            applied.dead.push((job.id, reason));
+            continue;
+        }
+        match FindingEvent::parse(&job.body, job.event_time) {
+            Ok(parsed) if parsed.object.id == claim.lease.finding_id => {
+                events.push((job.id, job.event_id.as_str(), parsed))
+            }
+            Ok(parsed) => {
+                let reason = format!(
+                    "data.object.id {} does not match the job's finding",
+                    parsed.object.id
+                );
+                applied.dead.push((job.id, reason));
+            }
+            Err(reason) => {
+                tracing::warn!(delivery_id = %job.event_id, reason, "an issue event cannot be synced");
+                applied.dead.push((job.id, reason));
+            }
+        }
+    }
+    if events.is_empty() {
+        return Ok(applied);
+    }
+
+    // The common case: every event in one transaction, no savepoints.
+    let mut tx = pool.begin().await?;
+    // Held until the commit: nobody takes the finding over while its events are applied.
+    lease::hold(&mut tx, &claim.lease).await?;
+    let mut refused = None;
+    for (_, event_id, event) in &events {
+        if let Err(e) = store::apply(&mut tx, event_id, event).await {
+            refused = Some(e);
+            break;
+        }
+    }
+    match refused {
+        None => {
+            tx.commit().await?;
+            applied.applicable.extend(events.iter().map(|(id, ..)| *id));
+            return Ok(applied);
+        }
+        Some(e) if super::is_connection_error(&e) => return Err(e.into()),
+        Some(_) => tx.rollback().await?,
+    }
+
+    // One event was refused: again, each in a savepoint of its own.
+    let mut tx = pool.begin().await?;
+    lease::hold(&mut tx, &claim.lease).await?;
+    for (job, event_id, event) in &events {
+        let mut one = sqlx::Acquire::begin(&mut *tx).await?;
+        match store::apply(&mut one, event_id, event).await {
+            Ok(_) => {
+                one.commit().await?;
+                applied.applicable.push(*job);
+            }
+            Err(e) if super::is_connection_error(&e) => return Err(e.into()),
+            Err(e) => {
+                one.rollback().await?;
+                tracing::warn!(delivery_id = %event_id, error = %e, "the database refused an issue event");
+                applied
+                    .dead
+                    .push((*job, format!("the database refused this event: {e}")));
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(applied)
+}
