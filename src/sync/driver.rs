@@ -9,7 +9,7 @@ use super::github::{GitHub, GitHubError, IssuePatch, RemoteIssue};
 use super::lease::{Lease, StoreError};
 use super::pacing::{Pacer, Slot};
 use super::render::{render, IssueContent};
-use super::store::{self, Finding, JobEnd, Link};
+use super::store::{self, Call, Finding, JobEnd, Link};
 use crate::configuration::{GitHubSettings, ReopenPolicy, SyncSettings};
 use crate::domain::RepoSlug;
 
@@ -239,12 +239,12 @@ impl Driver {
         let content = render(finding);
         // The slot first: a budget wait must not leave an intent for a call never made.
         self.book_write(&github.budget_key(repo)).await?;
-        store::set_create_started(&self.pool, lease, true).await?;
+        store::set_started(&self.pool, lease, Call::Create, true).await?;
         let created = match github.create_issue(repo, &content).await {
             Ok(issue) => issue,
             Err(e) => {
                 if e.is_definite() {
-                    store::set_create_started(&self.pool, lease, false).await?;
+                    store::set_started(&self.pool, lease, Call::Create, false).await?;
                 }
                 return Err(e.into());
             }

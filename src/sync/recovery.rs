@@ -8,7 +8,7 @@ use super::driver::{Driver, SyncError};
 use super::github::GitHub;
 use super::lease::Lease;
 use super::render::{current_marker, render};
-use super::store::{self, Finding};
+use super::store::{self, Call, Finding};
 use crate::domain::RepoSlug;
 
 impl Driver {
@@ -30,7 +30,7 @@ impl Driver {
             .await?
         else {
             // Nothing carries the marker, so the create never happened.
-            store::set_create_started(&self.pool, lease, false).await?;
+            store::set_started(&self.pool, lease, Call::Create, false).await?;
             finding.create_started_at = None;
             return Ok(());
         };
@@ -75,10 +75,10 @@ impl Driver {
             }
         }
         self.book_write(&github.budget_key(repo)).await?;
-        store::set_comment_started(&self.pool, lease, true).await?;
+        store::set_started(&self.pool, lease, Call::Comment, true).await?;
         if let Err(e) = github.comment(repo, number, comment).await {
             if e.is_definite() {
-                store::set_comment_started(&self.pool, lease, false).await?;
+                store::set_started(&self.pool, lease, Call::Comment, false).await?;
             }
             return Err(e.into());
         }

@@ -197,16 +197,31 @@ pub async fn load_finding(pool: &PgPool, id: &str, settle: Duration) -> Result<O
     }))
 }
 
-/// Records the intent to create before the call, or clears it once the outcome is known.
-pub async fn set_create_started(pool: &PgPool, lease: &Lease, started: bool) -> Result<(), StoreError> {
+/// A GitHub write whose answer can be lost, so it is recorded as begun before it goes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    Create,
+    Comment,
+}
+
+/// Records that `call` is going out, or clears that once its outcome is known: while recorded,
+/// what it made may exist, and is looked for before the call is made again.
+pub async fn set_started(pool: &PgPool, lease: &Lease, call: Call, started: bool) -> Result<(), StoreError> {
+    let started_at = |this: Call| (call == this).then_some(started);
     fenced(
         sqlx::query!(
-            r#"UPDATE findings SET create_started_at = CASE WHEN $3 THEN now() END, updated_at = now()
+            r#"UPDATE findings SET
+                   create_started_at = CASE WHEN $3::bool IS NULL THEN create_started_at
+                                            WHEN $3 THEN now() END,
+                   comment_started_at = CASE WHEN $4::bool IS NULL THEN comment_started_at
+                                             WHEN $4 THEN now() END,
+                   updated_at = now()
                WHERE id = $1 AND EXISTS (SELECT 1 FROM finding_leases
                                          WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,
             lease.finding_id,
             lease.token,
-            started
+            started_at(Call::Create),
+            started_at(Call::Comment)
         )
         .execute(pool)
         .await?,
@@ -237,22 +252,6 @@ pub async fn save_link(pool: &PgPool, lease: &Lease, link: Link<'_>) -> Result<(
             link.state,
             link.content_hash,
             link.pending_comment
-        )
-        .execute(pool)
-        .await?,
-    )
-}
-
-/// Records that the owed comment is being posted (its outcome may be lost), or clears that.
-pub async fn set_comment_started(pool: &PgPool, lease: &Lease, started: bool) -> Result<(), StoreError> {
-    fenced(
-        sqlx::query!(
-            r#"UPDATE findings SET comment_started_at = CASE WHEN $3 THEN now() END, updated_at = now()
-               WHERE id = $1 AND EXISTS (SELECT 1 FROM finding_leases
-                                         WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,
-            lease.finding_id,
-            lease.token,
-            started
         )
         .execute(pool)
         .await?,

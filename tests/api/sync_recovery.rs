@@ -1,13 +1,45 @@
 //! No duplicate and no orphaned issue when creates and comments lose their answers, workers die
 //! mid-call, or a worker outlives its lease.
+use std::sync::Arc;
 use std::time::Duration;
 
 use deepsource_sync::configuration::ReopenPolicy;
+use deepsource_sync::sync::{Pass, WorkerError};
+use tokio::task::JoinHandle;
 
-use crate::helpers::{issue_event, spawn_app, spawn_app_with, Fault, INTRODUCED, RESOLVED, SAMPLE_REPO};
+use crate::fake_github;
+use crate::helpers::{
+    issue_event, spawn_app, spawn_app_with, Fault, TestApp, INTRODUCED, RESOLVED, SAMPLE_REPO,
+};
 
 const FINDING: &str = "PhVnb3NpdG9yeUl8c3VlOnp4a2E2bA==";
 const T: i64 = 1_700_000_000;
+
+enum Hold {
+    /// The create waits at GitHub before it is made.
+    Call,
+    /// The create is made; its answer waits.
+    Answer,
+}
+
+/// Worker A, working in the background on a finding introduced with `count`, stopped at GitHub
+/// in the middle of its create.
+async fn worker_held_at_its_create(
+    app: &TestApp,
+    count: i64,
+    hold: Hold,
+) -> (JoinHandle<Result<Pass, WorkerError>>, Arc<fake_github::Hold>) {
+    app.deliver(&issue_event(INTRODUCED, "1", FINDING, count, T))
+        .await;
+    let held = match hold {
+        Hold::Call => app.github.hold_next("POST"),
+        Hold::Answer => app.github.hold_answer_next("POST"),
+    };
+    let a = app.worker();
+    let a = tokio::spawn(async move { a.run_until_idle().await });
+    held.arrived().await;
+    (a, held)
+}
 
 #[tokio::test]
 async fn a_lost_create_followed_by_a_resolve_is_found_and_closed() {
@@ -38,11 +70,7 @@ async fn a_lost_create_followed_by_a_resolve_is_found_and_closed() {
 #[tokio::test]
 async fn a_worker_killed_during_its_create_leaves_an_issue_the_next_worker_finds_and_closes() {
     let app = spawn_app().await;
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 3, T)).await;
-    let hold = app.github.hold_answer_next("POST");
-    let a = app.worker();
-    let a = tokio::spawn(async move { a.run_until_idle().await });
-    hold.arrived().await;
+    let (a, hold) = worker_held_at_its_create(&app, 3, Hold::Answer).await;
     a.abort(); // kill -9: GitHub made the issue, nobody heard
     let _ = a.await;
     hold.release();
@@ -136,11 +164,7 @@ async fn previously_tracked_in_stays_on_later_updates() {
 #[tokio::test]
 async fn a_worker_that_lost_its_lease_mid_create_is_not_followed_by_a_second_create() {
     let app = spawn_app().await;
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 3, T)).await;
-    let hold = app.github.hold_next("POST");
-    let a = app.worker();
-    let a = tokio::spawn(async move { a.run_until_idle().await });
-    hold.arrived().await;
+    let (a, hold) = worker_held_at_its_create(&app, 3, Hold::Call).await;
 
     // A stalls past its lease with its create on the wire; B takes the finding.
     app.expire_leases().await;
@@ -164,11 +188,7 @@ async fn a_worker_that_lost_its_lease_mid_create_is_not_followed_by_a_second_cre
 #[tokio::test]
 async fn writes_by_a_worker_whose_lease_was_taken_over_change_nothing() {
     let app = spawn_app().await;
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 3, T)).await;
-    let hold = app.github.hold_answer_next("POST");
-    let a = app.worker();
-    let a = tokio::spawn(async move { a.run_until_idle().await });
-    hold.arrived().await;
+    let (a, hold) = worker_held_at_its_create(&app, 3, Hold::Answer).await;
 
     // While A waits for GitHub's answer, its lease runs out and worker B holds the finding.
     sqlx::query(
@@ -236,11 +256,7 @@ async fn a_comment_that_failed_for_sure_is_posted_on_the_retry() {
 #[tokio::test]
 async fn a_sync_renews_its_lease_while_it_waits_for_github() {
     let app = spawn_app_with(|s| s.sync.lease = Duration::from_secs(4)).await;
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, T)).await;
-    let hold = app.github.hold_answer_next("POST");
-    let a = app.worker();
-    let a = tokio::spawn(async move { a.run_until_idle().await });
-    hold.arrived().await;
+    let (a, hold) = worker_held_at_its_create(&app, 1, Hold::Answer).await;
     let lease_until = || async {
         sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>("SELECT expires_at FROM finding_leases")
             .fetch_one(&app.pool)
