@@ -28,6 +28,8 @@ pub enum EventTime {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EnvelopeError {
+    #[error("body is not UTF-8: {0}")]
+    NotUtf8(String),
     #[error("body is not JSON: {0}")]
     NotJson(String),
     #[error("body is not a JSON object")]
@@ -100,15 +102,18 @@ struct RawEnvelope<'a> {
 
 impl<'a> RawEnvelope<'a> {
     fn parse(body: &'a [u8]) -> Result<Self, EnvelopeError> {
+        // JSON is UTF-8, but serde skips the fields it does not read without validating them;
+        // the whole body is checked so what is stored is always text (a cheap, SIMD-fast scan).
+        let body = std::str::from_utf8(body).map_err(|e| EnvelopeError::NotUtf8(e.to_string()))?;
         // serde would read an array positionally into the struct; it is still not an envelope.
-        let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let is_object = body.trim_start().starts_with('{');
         if !is_object {
-            return match serde_json::from_slice::<IgnoredAny>(body) {
+            return match serde_json::from_str::<IgnoredAny>(body) {
                 Ok(_) => Err(EnvelopeError::NotObject),
                 Err(e) => Err(EnvelopeError::NotJson(e.to_string())),
             };
         }
-        serde_json::from_slice(body).map_err(|e| EnvelopeError::NotJson(e.to_string()))
+        serde_json::from_str(body).map_err(|e| EnvelopeError::NotJson(e.to_string()))
     }
 }
 
@@ -239,6 +244,10 @@ mod tests {
             Err(EnvelopeError::NotJson(_))
         ));
         assert_eq!(parse(json!([1, 2])), Err(EnvelopeError::NotObject));
+        assert!(matches!(
+            Envelope::parse(b"{\"id\":\"1\",\"type\":\"x\",\"other\":\"\xff\"}", receipt()),
+            Err(EnvelopeError::NotUtf8(_))
+        ));
         assert_eq!(parse(json!({"type":"x"})), Err(EnvelopeError::MissingId));
         assert!(parse(json!({"id":1.5,"type":"x"}))
             .unwrap_err()

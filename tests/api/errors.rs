@@ -64,3 +64,22 @@ async fn database_down_is_503_with_retry_after_and_the_retry_stores_it() {
     assert_eq!(app.get("/readyz").await.status(), 200);
     assert_eq!(app.count_rows().await, (1, 1, 0));
 }
+
+#[tokio::test]
+async fn bytes_that_are_not_utf8_anywhere_in_the_body_are_400() {
+    let app = spawn_app().await;
+    // serde skips fields it does not read without looking inside them: the bad bytes sit in
+    // an unknown field, in `data`, and in a key.
+    let cases: [&[u8]; 3] = [
+        b"{\"id\":\"1\",\"type\":\"test.event\",\"extra\":\"\xff\xfe\"}",
+        b"{\"id\":\"2\",\"type\":\"test.event\",\"data\":{\"object\":{\"title\":\"caf\xe9\"}}}",
+        b"{\"id\":\"3\",\"type\":\"test.event\",\"\xc3\x28\":1}",
+    ];
+    for body in cases {
+        let response = app.post_signed(body).await;
+        assert_eq!(response.status(), 400, "{}", String::from_utf8_lossy(body));
+        let json: serde_json::Value = response.json().await.unwrap();
+        assert!(json["error"].as_str().unwrap().contains("UTF-8"), "{json}");
+    }
+    assert_eq!(app.count_rows().await, (0, 0, 0));
+}
