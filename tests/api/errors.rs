@@ -13,7 +13,24 @@ async fn malformed_bodies_are_400_naming_the_field() {
         (br#"{"id":"1"}"#, "`type`"),
         (br#"{"id":"1","type":42}"#, "`type`"),
     ];
-    for (body, field) in cases {
+    let long = "x".repeat(1025);
+    let odd: [(String, &str); 5] = [
+        (r#"{"id":"1","type":"a\u0000b"}"#.into(), "`type`"),
+        (format!(r#"{{"id":"1","type":"{long}"}}"#), "`type`"),
+        (r#"{"id":"a\u0000b","type":"test.event"}"#.into(), "`id`"),
+        (
+            format!(
+                r#"{{"id":"1","type":"repository_issue.introduced","data":{{"object":{{"id":"{long}"}}}}}}"#
+            ),
+            "`data.object.id`",
+        ),
+        (
+            r#"{"id":"1","type":"repository_issue.resolved","data":{"object":{"id":"R\u0000"}}}"#.into(),
+            "`data.object.id`",
+        ),
+    ];
+    let odd = odd.iter().map(|(body, field)| (body.as_bytes(), *field));
+    for (body, field) in cases.into_iter().chain(odd) {
         let response = app.post_signed(body).await;
         assert_eq!(response.status(), 400, "{}", String::from_utf8_lossy(body));
         let json: serde_json::Value = response.json().await.unwrap();
