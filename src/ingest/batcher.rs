@@ -57,30 +57,87 @@ async fn collect_batches(pool: PgPool, mut rx: mpsc::Receiver<(IncomingEvent, Re
 #[tracing::instrument(skip_all, fields(batch_size = batch.len()))]
 async fn commit_batch(pool: &PgPool, batch: Vec<(IncomingEvent, Reply)>) {
     let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-    let mut result = store_on_pooled_connection(pool, &events).await;
-    for _ in 1..ATTEMPTS {
-        match &result {
-            Err(e) if is_connection_lost(e) => {
-                tracing::info!(error = %e, "a pooled connection was gone; trying the batch again");
-                result = store_on_pooled_connection(pool, &events).await;
-            }
-            _ => break,
-        }
-    }
-    match result {
+    let error = match store_with_retries(pool, &events).await {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // A caller that went away still had its event stored; its retry is a duplicate.
                 let _ = reply.send(Ok(outcome));
             }
+            return;
         }
-        Err(error) => {
+        Err(error) => error,
+    };
+    if is_connection_lost(&error) || events.len() == 1 {
+        if is_connection_lost(&error) {
             tracing::error!(error = %error, "storing a batch of events failed; answering 503 to all of it");
-            let error = IngestError::Database(error.to_string());
-            for reply in replies {
-                let _ = reply.send(Err(error.clone()));
-            }
+        } else {
+            tracing::warn!(error = %error, "an event was refused");
         }
+        let error = classify(&error);
+        for reply in replies {
+            let _ = reply.send(Err(error.clone()));
+        }
+        return;
+    }
+    // The database is there but refused the statement: most likely one event it cannot take.
+    // Each event is tried on its own so only that one fails; storing is idempotent by id, so an
+    // event is never stored twice (one committed before the failure answers `duplicate`).
+    tracing::warn!(error = %error, "a batch was refused; storing its events one by one");
+    let mut unavailable: Option<IngestError> = None;
+    for (event, reply) in events.iter().zip(replies) {
+        let result = match &unavailable {
+            Some(error) => Err(error.clone()),
+            None => match store_with_retries(pool, std::slice::from_ref(event)).await {
+                Ok(outcomes) => Ok(outcomes[0]),
+                Err(error) => {
+                    let answer = classify(&error);
+                    if is_connection_lost(&error) {
+                        unavailable = Some(answer.clone());
+                    }
+                    tracing::warn!(delivery_id = %event.envelope.id, error = %error, "an event was refused");
+                    Err(answer)
+                }
+            },
+        };
+        let _ = reply.send(result);
+    }
+}
+
+/// Stores on a pooled connection, trying again on another when the connection was gone.
+async fn store_with_retries(pool: &PgPool, events: &[IncomingEvent]) -> Result<Vec<Outcome>, sqlx::Error> {
+    let mut result = store_on_pooled_connection(pool, events).await;
+    for _ in 1..ATTEMPTS {
+        match &result {
+            Err(e) if is_connection_lost(e) => {
+                tracing::info!(error = %e, "a pooled connection was gone; trying the batch again");
+                result = store_on_pooled_connection(pool, events).await;
+            }
+            _ => break,
+        }
+    }
+    result
+}
+
+/// What a failure means to the event's sender.
+fn classify(error: &sqlx::Error) -> IngestError {
+    if is_data_error(error) {
+        IngestError::Refused(error.to_string())
+    } else {
+        IngestError::Database(error.to_string())
+    }
+}
+
+/// The event itself is what the database cannot take: trying again would never succeed.
+fn is_data_error(error: &sqlx::Error) -> bool {
+    match error {
+        // A value that cannot even be encoded for Postgres.
+        sqlx::Error::Encode(_) => true,
+        // 22xxx data exception (out-of-range time, NUL in text, …); 54xxx program limit
+        // exceeded (an index row too large, …).
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("22") || code.starts_with("54")),
+        _ => false,
     }
 }
 

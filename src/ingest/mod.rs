@@ -59,6 +59,9 @@ pub enum IngestError {
     /// The batch's transaction failed: nothing in it can be claimed as stored.
     #[error("database error: {0}")]
     Database(String),
+    /// The database refused this event on its own (a data error): it would never succeed.
+    #[error("the database refused this event: {0}")]
+    Refused(String),
     #[error("the ingest pipeline has stopped")]
     Closed,
 }

@@ -6,6 +6,7 @@ mod fake_github;
 mod health;
 mod helpers;
 mod idempotency;
+mod ingest_batches;
 mod intake;
 mod migrations;
 mod signature;
