@@ -13,6 +13,7 @@ pub const SECRET: &str = "test-secret-0123456789abcdef";
 pub const PREVIOUS_SECRET: &str = "previous-secret-abcdefghijklmnop";
 
 pub use crate::fake_github::{FakeGitHub, Fault};
+pub use crate::tcp_proxy::TcpProxy;
 
 pub struct TestApp {
     pub address: String,
@@ -101,6 +102,31 @@ pub fn test_settings_with_github(database_url: &str, github_url: Option<&str>) -
         _ => None,
     })
     .expect("test settings are valid")
+}
+
+/// The service with its database behind a TCP proxy the test can stall or cut; the test's own
+/// `pool` goes to the database directly, so it can still look while the service cannot.
+pub async fn spawn_app_behind_proxy(customise: impl FnOnce(&mut Settings)) -> (TestApp, TcpProxy) {
+    let upstream = server_url()
+        .rsplit('@')
+        .next()
+        .expect("a host:port in TEST_DATABASE_SERVER_URL")
+        .trim_end_matches('/')
+        .parse()
+        .expect("TEST_DATABASE_SERVER_URL ends in an IP address and port");
+    let proxy = TcpProxy::start(upstream).await;
+    let addr = proxy.addr;
+    let app = spawn_app_with(move |settings| {
+        let url = settings
+            .database
+            .url()
+            .replace(&upstream.to_string(), &addr.to_string());
+        assert_ne!(url, settings.database.url(), "the proxy is in the path");
+        settings.database.url = url.into();
+        customise(settings);
+    })
+    .await;
+    (app, proxy)
 }
 
 pub async fn spawn_app() -> TestApp {

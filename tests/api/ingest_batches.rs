@@ -25,7 +25,7 @@ fn poison(id: &str) -> IncomingEvent {
 #[tokio::test]
 async fn a_poison_event_fails_alone_and_its_batch_neighbours_are_stored() {
     let app = spawn_app().await;
-    let ingestor = Ingestor::start(app.pool.clone());
+    let ingestor = Ingestor::start(app.pool.clone(), app.settings.webhook.ingest_timeout);
     // Sent together, so they are written as one batch (the test's runtime is single-threaded:
     // all 21 are queued before the batching task runs).
     let events = (0..20)

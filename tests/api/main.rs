@@ -9,7 +9,10 @@ mod idempotency;
 mod ingest_batches;
 mod intake;
 mod migrations;
+mod outage;
 mod signature;
 mod sync;
 mod sync_faults;
 mod sync_properties;
+#[path = "../support/tcp_proxy.rs"]
+mod tcp_proxy;
