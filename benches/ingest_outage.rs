@@ -4,7 +4,8 @@
 //! few seconds. Prints, per outage, the answers to the requests sent during it and their
 //! time-to-answer, and how long after the database came back deliveries were stored again.
 //! Run with `cargo bench --bench ingest_outage`; OUTAGE_BENCH_RATE (events/s, default 400) and
-//! OUTAGE_BENCH_SECS (each outage, default 5) override the defaults.
+//! OUTAGE_BENCH_SECS (each outage, default 10: longer than the 5 s default INGEST_TIMEOUT_MS)
+//! override the defaults.
 #[path = "../tests/support/tcp_proxy.rs"]
 mod tcp_proxy;
 
@@ -56,7 +57,7 @@ struct Phase {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let rate = env_or("OUTAGE_BENCH_RATE", 400);
-    let outage = Duration::from_secs(env_or("OUTAGE_BENCH_SECS", 5));
+    let outage = Duration::from_secs(env_or("OUTAGE_BENCH_SECS", 10));
     let server = std::env::var("BENCH_DATABASE_SERVER_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let upstream = std::env::var("BENCH_POSTGRES_ADDR").unwrap_or_else(|_| "127.0.0.1:5432".into());
@@ -170,27 +171,31 @@ async fn main() -> anyhow::Result<()> {
             .map(|s| (s.answered - s.sent).as_secs_f64() * 1000.0)
             .collect();
         waits.sort_by(f64::total_cmp);
-        let p99 = waits[(waits.len() * 99 / 100).min(waits.len() - 1)];
+        let quantile = |q: usize| waits[(waits.len() * q / 100).min(waits.len() - 1)];
+        let (p50, p99) = (quantile(50), quantile(99));
         let count = |status: u16| during.iter().filter(|s| s.status == status).count();
         let answered_during = during.iter().filter(|s| s.answered < phase.end).count();
         println!(
             "{:>9}: {} sent; 503: {}, 200: {}, other: {}; answered before the database was back: {}; \
-             time to answer p99 {:.0} ms, max {:.0} ms",
+             time to answer p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
             phase.name,
             during.len(),
             count(503),
             count(200),
             during.len() - count(503) - count(200),
             answered_during,
+            p50,
             p99,
             waits.last().unwrap()
         );
         // Recovery: from the database's return to the first request sent after it that was stored,
         // after which every later one was.
+        // Only answers given before the next outage began count.
         let after: Vec<&Sample> = samples
             .iter()
-            .filter(|s| s.sent >= phase.end && s.sent < phase.end + recovery)
+            .filter(|s| s.sent >= phase.end && s.answered < phase.end + recovery)
             .collect();
+        let failed_after = after.iter().filter(|s| s.status != 200).count();
         let last_failure = after.iter().filter(|s| s.status != 200).map(|s| s.sent).max();
         let recovered = match last_failure {
             None => after.first().map(|s| s.answered.saturating_sub(phase.end)),
@@ -201,11 +206,18 @@ async fn main() -> anyhow::Result<()> {
         };
         match recovered {
             Some(t) => println!(
-                "{:>9}  stored again {:.0} ms after the database was back",
+                "{:>9}  stored again {:.0} ms after the database was back ({failed_after} of {} sent in the {} s after it failed)",
                 "",
-                t.as_secs_f64() * 1000.0
+                t.as_secs_f64() * 1000.0,
+                after.len(),
+                recovery.as_secs()
             ),
-            None => println!("{:>9}  not recovered within {} s", "", recovery.as_secs()),
+            None => println!(
+                "{:>9}  not recovered within {} s ({failed_after} of {} failed)",
+                "",
+                recovery.as_secs(),
+                after.len()
+            ),
         }
     }
     drop(proxy);

@@ -3,6 +3,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::outage::Availability;
 use super::{store_batch, IncomingEvent, IngestError, Outcome};
 
 type Reply = oneshot::Sender<Result<Outcome, IngestError>>;
@@ -26,7 +27,11 @@ impl Ingestor {
     /// a connection is in hand (the pool's acquire timeout bounds getting one).
     pub fn start(pool: PgPool, timeout: Duration) -> Self {
         let (queue, rx) = mpsc::channel(MAX_BATCH * 4);
-        tokio::spawn(collect_batches(Writer { pool, timeout }, rx));
+        tokio::spawn(collect_batches(
+            Writer { pool, timeout },
+            Availability::default(),
+            rx,
+        ));
         Self { queue }
     }
 
@@ -58,8 +63,20 @@ enum Failure {
 /// batch size follows the load, with no timer and no added latency when idle. One batch at a
 /// time measured faster than two or four overlapping ones (scripts/bench-ingest.sh): on a busy
 /// machine, extra lanes only shrink the batches.
-async fn collect_batches(writer: Writer, mut rx: mpsc::Receiver<(IncomingEvent, Reply)>) {
+///
+/// Once a batch finds the database unreachable, every delivery waiting and every new one is
+/// answered 503 at once (they would only meet the same outage, one timeout after another) until
+/// the background probe sees the database answer again.
+async fn collect_batches(
+    writer: Writer,
+    availability: Availability,
+    mut rx: mpsc::Receiver<(IncomingEvent, Reply)>,
+) {
     while let Some(first) = rx.recv().await {
+        if availability.is_down() {
+            refuse_all_waiting(first, &mut rx);
+            continue;
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -67,12 +84,33 @@ async fn collect_batches(writer: Writer, mut rx: mpsc::Receiver<(IncomingEvent, 
                 Err(_) => break,
             }
         }
-        commit_batch(&writer, batch).await;
+        if commit_batch(&writer, batch).await == Written::StorageUnavailable {
+            availability.mark_down(&writer.pool);
+            if let Ok(next) = rx.try_recv() {
+                refuse_all_waiting(next, &mut rx);
+            }
+        }
     }
 }
 
+fn refuse_all_waiting(first: (IncomingEvent, Reply), rx: &mut mpsc::Receiver<(IncomingEvent, Reply)>) {
+    let _ = first.1.send(Err(Availability::refusal()));
+    while let Ok((_, reply)) = rx.try_recv() {
+        let _ = reply.send(Err(Availability::refusal()));
+    }
+}
+
+/// How a batch ended, as far as the next one is concerned.
+#[derive(Debug, PartialEq, Eq)]
+enum Written {
+    /// Every event got its own answer.
+    Answered,
+    /// The database could not be reached (some events may have been answered first).
+    StorageUnavailable,
+}
+
 #[tracing::instrument(skip_all, fields(batch_size = batch.len()))]
-async fn commit_batch(writer: &Writer, batch: Vec<(IncomingEvent, Reply)>) {
+async fn commit_batch(writer: &Writer, batch: Vec<(IncomingEvent, Reply)>) -> Written {
     let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
     let error = match writer.store(&events).await {
         Ok(outcomes) => {
@@ -80,7 +118,7 @@ async fn commit_batch(writer: &Writer, batch: Vec<(IncomingEvent, Reply)>) {
                 // A caller that went away still had its event stored; its retry is a duplicate.
                 let _ = reply.send(Ok(outcome));
             }
-            return;
+            return Written::Answered;
         }
         Err(Failure::Unavailable(reason)) => {
             tracing::error!(%reason, "storage is unavailable; answering 503 to the whole batch");
@@ -88,7 +126,7 @@ async fn commit_batch(writer: &Writer, batch: Vec<(IncomingEvent, Reply)>) {
             for reply in replies {
                 let _ = reply.send(Err(error.clone()));
             }
-            return;
+            return Written::StorageUnavailable;
         }
         Err(Failure::Refused(error)) => error,
     };
@@ -98,7 +136,7 @@ async fn commit_batch(writer: &Writer, batch: Vec<(IncomingEvent, Reply)>) {
             .into_iter()
             .next()
             .map(|reply| reply.send(Err(classify(&error))));
-        return;
+        return Written::Answered;
     }
     // The database is there but refused the statement: most likely one event it cannot take.
     // Each event is tried on its own so only that one fails; storing is idempotent by id, so an
@@ -123,6 +161,11 @@ async fn commit_batch(writer: &Writer, batch: Vec<(IncomingEvent, Reply)>) {
             },
         };
         let _ = reply.send(result);
+    }
+    if unavailable.is_some() {
+        Written::StorageUnavailable
+    } else {
+        Written::Answered
     }
 }
 

@@ -1,6 +1,7 @@
 //! Durable intake with group commit: concurrent deliveries are written by one statement (one
 //! transaction), and each request is answered only after that transaction has committed.
 mod batcher;
+mod outage;
 mod store;
 
 pub use batcher::Ingestor;

@@ -77,7 +77,7 @@ async fn database_down_is_503_with_retry_after_and_the_retry_stores_it() {
         "nothing was stored while it said 503"
     );
     // DeepSource's retry then lands.
-    assert_eq!(app.deliver(&body).await, "stored");
+    assert_eq!(app.deliver_when_back(&body).await, "stored");
     assert_eq!(app.get("/readyz").await.status(), 200);
     assert_eq!(app.count_rows().await, (1, 1, 0));
 }

@@ -238,6 +238,21 @@ impl TestApp {
         json["status"].as_str().unwrap().to_owned()
     }
 
+    /// Retries a delivery as DeepSource would after a 503 (sooner, and without giving up) until
+    /// it is answered 200; returns the `status` it reported.
+    pub async fn deliver_when_back(&self, body: &[u8]) -> String {
+        loop {
+            let response = self.post_signed(body).await;
+            if response.status() == 200 {
+                let json: serde_json::Value = response.json().await.unwrap();
+                return json["status"].as_str().unwrap().to_owned();
+            }
+            assert_eq!(response.status(), 503);
+            assert!(response.headers().get("retry-after").is_some());
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.address))
