@@ -230,8 +230,10 @@ fn is_data_error(error: &sqlx::Error) -> bool {
     }
 }
 
-/// The connection, not the statement, failed: another connection may well succeed.
-fn is_connection_lost(error: &sqlx::Error) -> bool {
+/// The connection, not the statement, failed: another connection may well succeed. Only these
+/// (after the retries) and failing to get a connection at all count as "storage unavailable"
+/// (503 for the whole batch); anything else the database says is about the statement.
+pub fn is_connection_lost(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
         // 08xxx connection exception; 57P01-57P03 the server shut the session down.

@@ -7,6 +7,7 @@ mod health;
 mod helpers;
 mod idempotency;
 mod ingest_batches;
+mod ingest_errors;
 mod intake;
 mod migrations;
 mod outage;
