@@ -20,9 +20,23 @@ pub enum ApiError {
     BadEnvelope(#[from] EnvelopeError),
     /// The cause is logged where it happens; the client only learns to retry.
     #[error("storage is unavailable, retry later")]
-    StorageUnavailable(#[from] IngestError),
+    StorageUnavailable(IngestError),
+    /// Postgres refused the event itself (alone, not with its batch): retrying cannot help.
+    #[error("{0}")]
+    EventRefused(String),
     #[error("not ready: {0}")]
     NotReady(String),
+}
+
+impl From<IngestError> for ApiError {
+    fn from(error: IngestError) -> Self {
+        match error {
+            IngestError::Refused(reason) => ApiError::EventRefused(format!(
+                "the database refuses this event ({reason}); it cannot be stored as sent"
+            )),
+            other => ApiError::StorageUnavailable(other),
+        }
+    }
 }
 
 impl ResponseError for ApiError {
@@ -30,7 +44,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnreadableBody(_) | ApiError::BadEnvelope(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnreadableBody(_) | ApiError::BadEnvelope(_) | ApiError::EventRefused(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::StorageUnavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

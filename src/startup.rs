@@ -35,7 +35,7 @@ impl Application {
 
         let listener = TcpListener::bind(settings.bind_addr)?;
         let port = listener.local_addr()?.port();
-        let ingestor = Ingestor::start(pool.clone());
+        let ingestor = Ingestor::start(pool.clone(), settings.webhook.ingest_timeout);
         let verifier = SignatureVerifier::new(settings.webhook.secrets.clone());
         let worker = WorkerLiveness::default();
         let server = serve(

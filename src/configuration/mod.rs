@@ -1,5 +1,6 @@
 //! Typed settings read from the environment (and `.env`, loaded by `main`).
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -47,6 +48,8 @@ pub struct DatabaseSettings {
     /// May carry a password, hence secret: `Debug` prints it redacted.
     pub url: SecretString,
     pub max_connections: u32,
+    /// Longest wait for a pooled connection before a request is answered 503.
+    pub acquire_timeout: Duration,
 }
 
 impl DatabaseSettings {
@@ -60,6 +63,8 @@ pub struct WebhookSettings {
     pub secrets: Vec<WebhookSecret>,
     pub allow_unsigned: bool,
     pub max_body_bytes: usize,
+    /// Deadline for writing one batch of events once a connection is in hand.
+    pub ingest_timeout: Duration,
 }
 
 impl WebhookSettings {
@@ -158,6 +163,18 @@ impl Settings {
                     .ok_or("expected a whole number of at least 2")
             },
         )?;
+        let acquire_timeout = parse_or(
+            "DATABASE_ACQUIRE_TIMEOUT_MS",
+            get("DATABASE_ACQUIRE_TIMEOUT_MS"),
+            Duration::from_millis(2000),
+            positive_millis,
+        )?;
+        let ingest_timeout = parse_or(
+            "INGEST_TIMEOUT_MS",
+            get("INGEST_TIMEOUT_MS"),
+            Duration::from_millis(5000),
+            positive_millis,
+        )?;
         let url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(ConfigError::new("DATABASE_URL", "expected a postgres:// URL"));
@@ -197,11 +214,13 @@ impl Settings {
             database: DatabaseSettings {
                 url: SecretString::from(url),
                 max_connections,
+                acquire_timeout,
             },
             webhook: WebhookSettings {
                 secrets,
                 allow_unsigned,
                 max_body_bytes,
+                ingest_timeout,
             },
             bind_addr,
             log_format,
@@ -219,6 +238,14 @@ pub(crate) fn parse_or<T>(
         None => Ok(default),
         Some(v) => parse(v.trim()).map_err(|reason| ConfigError::new(var, reason)),
     }
+}
+
+fn positive_millis(v: &str) -> Result<Duration, &'static str> {
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Duration::from_millis)
+        .ok_or("expected a positive number of milliseconds")
 }
 
 fn list(value: Option<String>) -> Vec<String> {
@@ -257,6 +284,8 @@ pub(crate) mod tests {
         assert_eq!(s.database.url(), DEFAULT_DATABASE_URL);
         assert_eq!(s.bind_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(s.webhook.max_body_bytes, 1_048_576);
+        assert_eq!(s.webhook.ingest_timeout, Duration::from_millis(5000));
+        assert_eq!(s.database.acquire_timeout, Duration::from_millis(2000));
         assert_eq!(s.log_format, LogFormat::Pretty);
         assert!(!s.webhook.allow_unsigned);
         assert_eq!(s.webhook.secrets.len(), 1);
@@ -297,6 +326,8 @@ pub(crate) mod tests {
             ("ALLOW_UNSIGNED_WEBHOOKS", "maybe"),
             ("DATABASE_URL", "mysql://x"),
             ("DATABASE_MAX_CONNECTIONS", "1"),
+            ("DATABASE_ACQUIRE_TIMEOUT_MS", "0"),
+            ("INGEST_TIMEOUT_MS", "5s"),
             ("GITHUB_API_URL", "api.github.com"),
             ("GITHUB_REPO", "just-a-name"),
             ("GITHUB_APP_ID", "not-a-number"),

@@ -43,9 +43,9 @@ pub fn latest_migration_version() -> i32 {
 }
 
 /// True once every migration this binary embeds has been applied.
-pub async fn schema_is_current(pool: &sqlx::PgPool) -> Result<bool, sqlx::Error> {
+pub async fn schema_is_current<'c>(conn: impl sqlx::PgExecutor<'c>) -> Result<bool, sqlx::Error> {
     let applied: Option<i32> = sqlx::query_scalar("SELECT MAX(version) FROM refinery_schema_history")
-        .fetch_one(pool)
+        .fetch_one(conn)
         .await?;
     Ok(applied.unwrap_or(0) >= latest_migration_version())
 }

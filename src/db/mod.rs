@@ -3,17 +3,11 @@ mod migrate;
 
 pub use migrate::{latest_migration_version, migrate, schema_is_current};
 
-use std::time::Duration;
-
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Postgres;
 
 use crate::configuration::DatabaseSettings;
-
-/// A request that cannot get a connection soon is answered 503 so DeepSource retries;
-/// waiting longer would only hold its delivery open.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Creates the database named in the URL when it does not exist yet.
 pub async fn ensure_database(settings: &DatabaseSettings) -> Result<(), sqlx::Error> {
@@ -45,7 +39,9 @@ pub async fn prepare(settings: &DatabaseSettings) -> anyhow::Result<()> {
 pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // A request that cannot get a connection soon is answered 503 so DeepSource retries;
+        // waiting longer would only hold its delivery open.
+        .acquire_timeout(settings.acquire_timeout)
         // A ping before every use would add a round trip to every batch; the ingest path
         // retries on a dropped connection instead.
         .test_before_acquire(false)

@@ -1,4 +1,4 @@
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -28,6 +28,8 @@ pub enum EventTime {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EnvelopeError {
+    #[error("body is not UTF-8: {0}")]
+    NotUtf8(String),
     #[error("body is not JSON: {0}")]
     NotJson(String),
     #[error("body is not a JSON object")]
@@ -40,7 +42,18 @@ pub enum EnvelopeError {
     MissingType,
     #[error("`type` must be a non-empty string")]
     BadType,
+    /// Postgres text cannot hold NUL, and an over-long key cannot be indexed (btree entries
+    /// are limited to ~2.7 KB): the field is named so the sender can see what is wrong.
+    #[error("`{field}` {reason}")]
+    BadField {
+        field: &'static str,
+        reason: &'static str,
+    },
 }
+
+/// Longest `type` and `data.object.id` accepted, in bytes: DeepSource's are a few dozen; this
+/// stays well under what a btree index entry can hold.
+pub const MAX_KEY_BYTES: usize = 1024;
 
 pub const SYNC_EVENT_TYPES: [&str; 2] = ["repository_issue.introduced", "repository_issue.resolved"];
 
@@ -53,13 +66,17 @@ impl Envelope {
             Value::String(s) if !s.trim().is_empty() => s.trim().to_owned(),
             _ => return Err(EnvelopeError::BadType),
         };
+        storable_key("type", &event_type)?;
         let (event_time, event_time_source) = raw
             .created_at
             .and_then(|v| unix_seconds(&small_value(v)))
+            .filter(storable_time)
             .map(|t| (t, EventTime::CreatedAt))
             .or_else(|| {
                 let created = small_value(raw.created?);
-                iso_8601(created.as_str()?).map(|t| (t, EventTime::Created))
+                iso_8601(created.as_str()?)
+                    .filter(storable_time)
+                    .map(|t| (t, EventTime::Created))
             })
             .unwrap_or((received_at, EventTime::Receipt));
         let finding_id = if SYNC_EVENT_TYPES.contains(&event_type.as_str()) {
@@ -67,6 +84,9 @@ impl Envelope {
         } else {
             None
         };
+        if let Some(finding_id) = &finding_id {
+            storable_key("data.object.id", finding_id)?;
+        }
         Ok(Self {
             id,
             event_type,
@@ -100,15 +120,18 @@ struct RawEnvelope<'a> {
 
 impl<'a> RawEnvelope<'a> {
     fn parse(body: &'a [u8]) -> Result<Self, EnvelopeError> {
+        // JSON is UTF-8, but serde skips the fields it does not read without validating them;
+        // the whole body is checked so what is stored is always text (a cheap, SIMD-fast scan).
+        let body = std::str::from_utf8(body).map_err(|e| EnvelopeError::NotUtf8(e.to_string()))?;
         // serde would read an array positionally into the struct; it is still not an envelope.
-        let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let is_object = body.trim_start().starts_with('{');
         if !is_object {
-            return match serde_json::from_slice::<IgnoredAny>(body) {
+            return match serde_json::from_str::<IgnoredAny>(body) {
                 Ok(_) => Err(EnvelopeError::NotObject),
                 Err(e) => Err(EnvelopeError::NotJson(e.to_string())),
             };
         }
-        serde_json::from_slice(body).map_err(|e| EnvelopeError::NotJson(e.to_string()))
+        serde_json::from_str(body).map_err(|e| EnvelopeError::NotJson(e.to_string()))
     }
 }
 
@@ -136,6 +159,30 @@ fn finding_id(data: &RawValue) -> Option<String> {
         Value::String(id) if !id.is_empty() => Some(id),
         _ => None,
     }
+}
+
+/// A value Postgres would refuse fails the whole statement it is in, so it is refused here, with
+/// the field named, before it can reach a batch.
+fn storable_key(field: &'static str, value: &str) -> Result<(), EnvelopeError> {
+    if value.contains('\0') {
+        return Err(EnvelopeError::BadField {
+            field,
+            reason: "must not contain NUL (\\u0000)",
+        });
+    }
+    if value.len() > MAX_KEY_BYTES {
+        return Err(EnvelopeError::BadField {
+            field,
+            reason: "is longer than 1024 bytes",
+        });
+    }
+    Ok(())
+}
+
+/// chrono reaches years Postgres' timestamptz cannot hold (before 4713 BC); an event time is
+/// informational, so one outside years 1..=9999 is treated like a missing one (receipt time).
+fn storable_time(time: &DateTime<Utc>) -> bool {
+    (1..=9999).contains(&time.year())
 }
 
 fn unix_seconds(value: &Value) -> Option<DateTime<Utc>> {
@@ -212,6 +259,9 @@ mod tests {
             json!({"id":"1","type":"x","createdAt":"soon"}),
             json!({"id":"1","type":"x","created":42}),
             json!({"id":"1","type":"x","createdAt":null,"created":"yesterday"}),
+            json!({"id":"1","type":"x","createdAt":-220000000000i64}),
+            json!({"id":"1","type":"x","createdAt":400000000000i64}),
+            json!({"id":"1","type":"x","created":"-5000-01-01T00:00:00Z"}),
         ] {
             let e = parse(v).unwrap();
             assert_eq!(
@@ -239,6 +289,10 @@ mod tests {
             Err(EnvelopeError::NotJson(_))
         ));
         assert_eq!(parse(json!([1, 2])), Err(EnvelopeError::NotObject));
+        assert!(matches!(
+            Envelope::parse(b"{\"id\":\"1\",\"type\":\"x\",\"other\":\"\xff\"}", receipt()),
+            Err(EnvelopeError::NotUtf8(_))
+        ));
         assert_eq!(parse(json!({"type":"x"})), Err(EnvelopeError::MissingId));
         assert!(parse(json!({"id":1.5,"type":"x"}))
             .unwrap_err()
@@ -247,6 +301,25 @@ mod tests {
         assert_eq!(parse(json!({"id":"1"})), Err(EnvelopeError::MissingType));
         assert_eq!(parse(json!({"id":"1","type":7})), Err(EnvelopeError::BadType));
         assert_eq!(parse(json!({"id":"1","type":""})), Err(EnvelopeError::BadType));
+        for (v, field) in [
+            (json!({"id":"1","type":"a\u{0}b"}), "`type`"),
+            (json!({"id":"1","type":"t".repeat(MAX_KEY_BYTES + 1)}), "`type`"),
+            (
+                json!({"id":"1","type":"repository_issue.introduced","data":{"object":{"id":"R".repeat(MAX_KEY_BYTES + 1)}}}),
+                "`data.object.id`",
+            ),
+            (
+                json!({"id":"1","type":"repository_issue.resolved","data":{"object":{"id":"R\u{0}"}}}),
+                "`data.object.id`",
+            ),
+        ] {
+            let error = parse(v).unwrap_err();
+            assert!(matches!(error, EnvelopeError::BadField { .. }));
+            assert!(error.to_string().starts_with(field), "{error}");
+        }
+        // At the limit is fine; other types' objects are not keys, so not checked.
+        assert!(parse(json!({"id":"1","type":"t".repeat(MAX_KEY_BYTES)})).is_ok());
+        assert!(parse(json!({"id":"1","type":"x","data":{"object":{"id":"R\u{0}"}}})).is_ok());
     }
 
     #[test]

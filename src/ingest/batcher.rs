@@ -1,6 +1,9 @@
+use std::time::Duration;
+
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::outage::Availability;
 use super::{store_batch, IncomingEvent, IngestError, Outcome};
 
 type Reply = oneshot::Sender<Result<Outcome, IngestError>>;
@@ -20,10 +23,15 @@ pub struct Ingestor {
 }
 
 impl Ingestor {
-    /// Spawns the batching task on the current Tokio runtime.
-    pub fn start(pool: PgPool) -> Self {
+    /// Spawns the batching task on the current Tokio runtime. `timeout` bounds each write once
+    /// a connection is in hand (the pool's acquire timeout bounds getting one).
+    pub fn start(pool: PgPool, timeout: Duration) -> Self {
         let (queue, rx) = mpsc::channel(MAX_BATCH * 4);
-        tokio::spawn(collect_batches(pool, rx));
+        tokio::spawn(collect_batches(
+            Writer { pool, timeout },
+            Availability::default(),
+            rx,
+        ));
         Self { queue }
     }
 
@@ -37,12 +45,38 @@ impl Ingestor {
     }
 }
 
+struct Writer {
+    pool: PgPool,
+    timeout: Duration,
+}
+
+/// Why a write did not happen.
+enum Failure {
+    /// No connection, connections lost on every attempt, or no answer in time: the database is
+    /// away, and any write would fail now.
+    Unavailable(String),
+    /// The database answered, refusing the statement.
+    Refused(sqlx::Error),
+}
+
 /// While one batch is being written, new deliveries queue up and become the next batch: the
 /// batch size follows the load, with no timer and no added latency when idle. One batch at a
 /// time measured faster than two or four overlapping ones (scripts/bench-ingest.sh): on a busy
 /// machine, extra lanes only shrink the batches.
-async fn collect_batches(pool: PgPool, mut rx: mpsc::Receiver<(IncomingEvent, Reply)>) {
+///
+/// Once a batch finds the database unreachable, every delivery waiting and every new one is
+/// answered 503 at once (they would only meet the same outage, one timeout after another) until
+/// the background probe sees the database answer again.
+async fn collect_batches(
+    writer: Writer,
+    availability: Availability,
+    mut rx: mpsc::Receiver<(IncomingEvent, Reply)>,
+) {
     while let Some(first) = rx.recv().await {
+        if availability.is_down() {
+            refuse_all_waiting(first, &mut rx);
+            continue;
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -50,54 +84,156 @@ async fn collect_batches(pool: PgPool, mut rx: mpsc::Receiver<(IncomingEvent, Re
                 Err(_) => break,
             }
         }
-        commit_batch(&pool, batch).await;
+        if commit_batch(&writer, batch).await == Written::StorageUnavailable {
+            availability.mark_down(&writer.pool);
+            if let Ok(next) = rx.try_recv() {
+                refuse_all_waiting(next, &mut rx);
+            }
+        }
     }
 }
 
-#[tracing::instrument(skip_all, fields(batch_size = batch.len()))]
-async fn commit_batch(pool: &PgPool, batch: Vec<(IncomingEvent, Reply)>) {
-    let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-    let mut result = store_on_pooled_connection(pool, &events).await;
-    for _ in 1..ATTEMPTS {
-        match &result {
-            Err(e) if is_connection_lost(e) => {
-                tracing::info!(error = %e, "a pooled connection was gone; trying the batch again");
-                result = store_on_pooled_connection(pool, &events).await;
-            }
-            _ => break,
-        }
+fn refuse_all_waiting(first: (IncomingEvent, Reply), rx: &mut mpsc::Receiver<(IncomingEvent, Reply)>) {
+    let _ = first.1.send(Err(Availability::refusal()));
+    while let Ok((_, reply)) = rx.try_recv() {
+        let _ = reply.send(Err(Availability::refusal()));
     }
-    match result {
+}
+
+/// How a batch ended, as far as the next one is concerned.
+#[derive(Debug, PartialEq, Eq)]
+enum Written {
+    /// Every event got its own answer.
+    Answered,
+    /// The database could not be reached (some events may have been answered first).
+    StorageUnavailable,
+}
+
+#[tracing::instrument(skip_all, fields(batch_size = batch.len()))]
+async fn commit_batch(writer: &Writer, batch: Vec<(IncomingEvent, Reply)>) -> Written {
+    let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+    let error = match writer.store(&events).await {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // A caller that went away still had its event stored; its retry is a duplicate.
                 let _ = reply.send(Ok(outcome));
             }
+            return Written::Answered;
         }
-        Err(error) => {
-            tracing::error!(error = %error, "storing a batch of events failed; answering 503 to all of it");
-            let error = IngestError::Database(error.to_string());
+        Err(Failure::Unavailable(reason)) => {
+            tracing::error!(%reason, "storage is unavailable; answering 503 to the whole batch");
+            let error = IngestError::Database(reason);
             for reply in replies {
                 let _ = reply.send(Err(error.clone()));
+            }
+            return Written::StorageUnavailable;
+        }
+        Err(Failure::Refused(error)) => error,
+    };
+    if events.len() == 1 {
+        tracing::warn!(delivery_id = %events[0].envelope.id, %error, "an event was refused");
+        let _ = replies
+            .into_iter()
+            .next()
+            .map(|reply| reply.send(Err(classify(&error))));
+        return Written::Answered;
+    }
+    // The database is there but refused the statement: most likely one event it cannot take.
+    // Each event is tried on its own so only that one fails; storing is idempotent by id, so an
+    // event is never stored twice (one committed before the failure answers `duplicate`).
+    tracing::warn!(%error, "a batch was refused; storing its events one by one");
+    let mut unavailable: Option<IngestError> = None;
+    for (event, reply) in events.iter().zip(replies) {
+        let result = match &unavailable {
+            Some(error) => Err(error.clone()),
+            None => match writer.store(std::slice::from_ref(event)).await {
+                Ok(outcomes) => Ok(outcomes[0]),
+                Err(Failure::Unavailable(reason)) => {
+                    tracing::error!(%reason, "storage is unavailable; answering 503 to the rest of the batch");
+                    let error = IngestError::Database(reason);
+                    unavailable = Some(error.clone());
+                    Err(error)
+                }
+                Err(Failure::Refused(error)) => {
+                    tracing::warn!(delivery_id = %event.envelope.id, %error, "an event was refused");
+                    Err(classify(&error))
+                }
+            },
+        };
+        let _ = reply.send(result);
+    }
+    if unavailable.is_some() {
+        Written::StorageUnavailable
+    } else {
+        Written::Answered
+    }
+}
+
+impl Writer {
+    /// One statement's worth of events on a pooled connection, tried again on another when the
+    /// connection turns out to be gone.
+    async fn store(&self, events: &[IncomingEvent]) -> Result<Vec<Outcome>, Failure> {
+        let mut attempt = 1;
+        loop {
+            // Acquiring is bounded by the pool's own timeout, outside the statement's deadline,
+            // so a statement that overruns leaves its connection in hand to be closed.
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .map_err(|e| Failure::Unavailable(format!("no database connection: {e}")))?;
+            match tokio::time::timeout(self.timeout, store_batch(&mut conn, events)).await {
+                Ok(Ok(outcomes)) => return Ok(outcomes),
+                Ok(Err(error)) if is_connection_lost(&error) => {
+                    conn.close_on_drop();
+                    if attempt == ATTEMPTS {
+                        return Err(Failure::Unavailable(error.to_string()));
+                    }
+                    tracing::info!(%error, "a pooled connection was gone; trying the batch again");
+                    attempt += 1;
+                }
+                Ok(Err(error)) => return Err(Failure::Refused(error)),
+                Err(_) => {
+                    // Its answer may still arrive: a connection with a statement in flight must
+                    // never serve another one.
+                    conn.close_on_drop();
+                    return Err(Failure::Unavailable(format!(
+                        "no answer from the database within {} ms",
+                        self.timeout.as_millis()
+                    )));
+                }
             }
         }
     }
 }
 
-async fn store_on_pooled_connection(
-    pool: &PgPool,
-    events: &[IncomingEvent],
-) -> Result<Vec<Outcome>, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    let result = store_batch(&mut conn, events).await;
-    if result.as_ref().is_err_and(is_connection_lost) {
-        conn.close_on_drop();
+/// What a failure means to the event's sender.
+fn classify(error: &sqlx::Error) -> IngestError {
+    if is_data_error(error) {
+        IngestError::Refused(error.to_string())
+    } else {
+        IngestError::Database(error.to_string())
     }
-    result
 }
 
-/// The connection, not the statement, failed: another connection may well succeed.
-fn is_connection_lost(error: &sqlx::Error) -> bool {
+/// The event itself is what the database cannot take: trying again would never succeed.
+fn is_data_error(error: &sqlx::Error) -> bool {
+    match error {
+        // A value that cannot even be encoded for Postgres.
+        sqlx::Error::Encode(_) => true,
+        // 22xxx data exception (out-of-range time, NUL in text, …); 54xxx program limit
+        // exceeded (an index row too large, …).
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("22") || code.starts_with("54")),
+        _ => false,
+    }
+}
+
+/// The connection, not the statement, failed: another connection may well succeed. Only these
+/// (after the retries) and failing to get a connection at all count as "storage unavailable"
+/// (503 for the whole batch); anything else the database says is about the statement.
+pub fn is_connection_lost(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
         // 08xxx connection exception; 57P01-57P03 the server shut the session down.

@@ -1,9 +1,10 @@
 //! Durable intake with group commit: concurrent deliveries are written by one statement (one
 //! transaction), and each request is answered only after that transaction has committed.
 mod batcher;
+mod outage;
 mod store;
 
-pub use batcher::Ingestor;
+pub use batcher::{is_connection_lost, Ingestor};
 pub use store::store_batch;
 
 use actix_web::web::Bytes;
@@ -59,6 +60,9 @@ pub enum IngestError {
     /// The batch's transaction failed: nothing in it can be claimed as stored.
     #[error("database error: {0}")]
     Database(String),
+    /// The database refused this event on its own (a data error): it would never succeed.
+    #[error("the database refused this event: {0}")]
+    Refused(String),
     #[error("the ingest pipeline has stopped")]
     Closed,
 }

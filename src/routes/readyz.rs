@@ -1,12 +1,19 @@
+use std::time::Duration;
+
 use actix_web::{web, HttpResponse};
 use sqlx::PgPool;
+use tokio::time::{timeout_at, Instant};
 
 use crate::db::schema_is_current;
 use crate::error::ApiError;
 use crate::sync::{WorkerLiveness, WorkerState};
 
-/// Readiness: the database answers, every migration this binary knows is applied, and the sync
-/// worker runs when this process is meant to run one.
+/// An orchestrator polling readiness needs a prompt answer: a database that does not answer
+/// within this is not ready.
+const CHECK_DEADLINE: Duration = Duration::from_secs(1);
+
+/// Readiness: the database answers (within a second), every migration this binary knows is
+/// applied, and the sync worker runs when this process is meant to run one.
 pub async fn readyz(
     pool: web::Data<PgPool>,
     worker: web::Data<WorkerLiveness>,
@@ -18,7 +25,7 @@ pub async fn readyz(
             return Err(ApiError::NotReady("the sync worker is not running".into()))
         }
     };
-    match schema_is_current(&pool).await {
+    match check(&pool).await {
         Ok(true) => {
             let mut body = serde_json::json!({ "status": "ready" });
             if let Some(worker) = worker {
@@ -27,9 +34,31 @@ pub async fn readyz(
             Ok(HttpResponse::Ok().json(body))
         }
         Ok(false) => Err(ApiError::NotReady("database schema is behind this binary".into())),
-        Err(error) => {
-            tracing::warn!(error = %error, "readiness check failed");
+        Err(reason) => {
+            tracing::warn!(%reason, "readiness check failed");
             Err(ApiError::NotReady("database unreachable".into()))
+        }
+    }
+}
+
+async fn check(pool: &PgPool) -> Result<bool, String> {
+    let deadline = Instant::now() + CHECK_DEADLINE;
+    let too_late = || {
+        format!(
+            "no answer from the database within {} ms",
+            CHECK_DEADLINE.as_millis()
+        )
+    };
+    let mut conn = timeout_at(deadline, pool.acquire())
+        .await
+        .map_err(|_| too_late())?
+        .map_err(|e| e.to_string())?;
+    match timeout_at(deadline, schema_is_current(&mut *conn)).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => {
+            // Its answer may still arrive: this connection must not serve another statement.
+            conn.close_on_drop();
+            Err(too_late())
         }
     }
 }

@@ -13,7 +13,24 @@ async fn malformed_bodies_are_400_naming_the_field() {
         (br#"{"id":"1"}"#, "`type`"),
         (br#"{"id":"1","type":42}"#, "`type`"),
     ];
-    for (body, field) in cases {
+    let long = "x".repeat(1025);
+    let odd: [(String, &str); 5] = [
+        (r#"{"id":"1","type":"a\u0000b"}"#.into(), "`type`"),
+        (format!(r#"{{"id":"1","type":"{long}"}}"#), "`type`"),
+        (r#"{"id":"a\u0000b","type":"test.event"}"#.into(), "`id`"),
+        (
+            format!(
+                r#"{{"id":"1","type":"repository_issue.introduced","data":{{"object":{{"id":"{long}"}}}}}}"#
+            ),
+            "`data.object.id`",
+        ),
+        (
+            r#"{"id":"1","type":"repository_issue.resolved","data":{"object":{"id":"R\u0000"}}}"#.into(),
+            "`data.object.id`",
+        ),
+    ];
+    let odd = odd.iter().map(|(body, field)| (body.as_bytes(), *field));
+    for (body, field) in cases.into_iter().chain(odd) {
         let response = app.post_signed(body).await;
         assert_eq!(response.status(), 400, "{}", String::from_utf8_lossy(body));
         let json: serde_json::Value = response.json().await.unwrap();
@@ -60,7 +77,26 @@ async fn database_down_is_503_with_retry_after_and_the_retry_stores_it() {
         "nothing was stored while it said 503"
     );
     // DeepSource's retry then lands.
-    assert_eq!(app.deliver(&body).await, "stored");
+    assert_eq!(app.deliver_when_back(&body).await, "stored");
     assert_eq!(app.get("/readyz").await.status(), 200);
     assert_eq!(app.count_rows().await, (1, 1, 0));
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_utf8_anywhere_in_the_body_are_400() {
+    let app = spawn_app().await;
+    // serde skips fields it does not read without looking inside them: the bad bytes sit in
+    // an unknown field, in `data`, and in a key.
+    let cases: [&[u8]; 3] = [
+        b"{\"id\":\"1\",\"type\":\"test.event\",\"extra\":\"\xff\xfe\"}",
+        b"{\"id\":\"2\",\"type\":\"test.event\",\"data\":{\"object\":{\"title\":\"caf\xe9\"}}}",
+        b"{\"id\":\"3\",\"type\":\"test.event\",\"\xc3\x28\":1}",
+    ];
+    for body in cases {
+        let response = app.post_signed(body).await;
+        assert_eq!(response.status(), 400, "{}", String::from_utf8_lossy(body));
+        let json: serde_json::Value = response.json().await.unwrap();
+        assert!(json["error"].as_str().unwrap().contains("UTF-8"), "{json}");
+    }
+    assert_eq!(app.count_rows().await, (0, 0, 0));
 }

@@ -13,6 +13,7 @@ pub const SECRET: &str = "test-secret-0123456789abcdef";
 pub const PREVIOUS_SECRET: &str = "previous-secret-abcdefghijklmnop";
 
 pub use crate::fake_github::{FakeGitHub, Fault};
+pub use crate::tcp_proxy::TcpProxy;
 
 pub struct TestApp {
     pub address: String,
@@ -103,6 +104,31 @@ pub fn test_settings_with_github(database_url: &str, github_url: Option<&str>) -
         _ => None,
     })
     .expect("test settings are valid")
+}
+
+/// The service with its database behind a TCP proxy the test can stall or cut; the test's own
+/// `pool` goes to the database directly, so it can still look while the service cannot.
+pub async fn spawn_app_behind_proxy(customise: impl FnOnce(&mut Settings)) -> (TestApp, TcpProxy) {
+    let upstream = server_url()
+        .rsplit('@')
+        .next()
+        .expect("a host:port in TEST_DATABASE_SERVER_URL")
+        .trim_end_matches('/')
+        .parse()
+        .expect("TEST_DATABASE_SERVER_URL ends in an IP address and port");
+    let proxy = TcpProxy::start(upstream).await;
+    let addr = proxy.addr;
+    let app = spawn_app_with(move |settings| {
+        let url = settings
+            .database
+            .url()
+            .replace(&upstream.to_string(), &addr.to_string());
+        assert_ne!(url, settings.database.url(), "the proxy is in the path");
+        settings.database.url = url.into();
+        customise(settings);
+    })
+    .await;
+    (app, proxy)
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -234,6 +260,21 @@ impl TestApp {
         assert_eq!(response.status(), 200);
         let json: serde_json::Value = response.json().await.unwrap();
         json["status"].as_str().unwrap().to_owned()
+    }
+
+    /// Retries a delivery as DeepSource would after a 503 (sooner, and without giving up) until
+    /// it is answered 200; returns the `status` it reported.
+    pub async fn deliver_when_back(&self, body: &[u8]) -> String {
+        loop {
+            let response = self.post_signed(body).await;
+            if response.status() == 200 {
+                let json: serde_json::Value = response.json().await.unwrap();
+                return json["status"].as_str().unwrap().to_owned();
+            }
+            assert_eq!(response.status(), 503);
+            assert!(response.headers().get("retry-after").is_some());
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

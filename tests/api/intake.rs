@@ -72,13 +72,17 @@ async fn every_sample_payload_is_stored_byte_for_byte() {
     );
     assert_eq!((jobs[0].status.as_str(), jobs[0].attempts), ("pending", 0));
 
-    // The published resolved sample reuses the introduced sample's id: it must not vanish.
+    // The published resolved sample reuses the introduced sample's id: another type under a
+    // known id is another event, stored (under a key of its own) and synced.
     let resolved = fixture("repository_issue_resolved.json");
     let response = app.post_signed(&resolved).await;
     assert_eq!(response.status(), 200);
     let json: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(json["status"], "conflict");
-    assert_eq!(app.conflicting_bodies("380143400734187723").await, vec![resolved]);
+    assert_eq!(
+        json,
+        serde_json::json!({"id": "380143400734187723", "status": "stored"})
+    );
+    assert_eq!(app.count_rows().await, (7, 2, 0));
 }
 
 #[tokio::test]
@@ -133,4 +137,22 @@ async fn numeric_ids_are_stored_as_their_decimal_string() {
     let json: serde_json::Value = response.json().await.unwrap();
     assert_eq!(json["id"], "380143400734187999");
     assert!(app.stored_event("380143400734187999").await.is_some());
+}
+
+#[tokio::test]
+async fn an_event_time_postgres_cannot_store_falls_back_to_receipt_time_and_spares_its_neighbours() {
+    let app = spawn_app().await;
+    // chrono accepts year -5000; Postgres' timestamptz does not.
+    let odd = br#"{"id":"odd","type":"test.event","createdAt":-220000000000}"#.to_vec();
+    let bodies: Vec<Vec<u8>> = (0..20)
+        .map(|i| crate::helpers::fixture_with_id("repository_issue_introduced.json", &format!("61{i}")))
+        .chain([odd])
+        .collect();
+    let responses = futures_util::future::join_all(bodies.iter().map(|b| app.post_signed(b))).await;
+    for response in responses {
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(app.count_rows().await, (21, 20, 0));
+    let stored = app.stored_event("odd").await.unwrap();
+    assert_eq!(stored.event_time, stored.received_at);
 }

@@ -6,8 +6,11 @@ mod fake_github;
 mod health;
 mod helpers;
 mod idempotency;
+mod ingest_batches;
+mod ingest_errors;
 mod intake;
 mod migrations;
+mod outage;
 mod pacing;
 mod signature;
 mod sync;
@@ -15,3 +18,5 @@ mod sync_faults;
 mod sync_inputs;
 mod sync_properties;
 mod sync_recovery;
+#[path = "../support/tcp_proxy.rs"]
+mod tcp_proxy;
