@@ -6,6 +6,7 @@
 //! Run with `cargo bench --bench ingest_outage`; OUTAGE_BENCH_RATE (events/s, default 400) and
 //! OUTAGE_BENCH_SECS (each outage, default 10: longer than the 5 s default INGEST_TIMEOUT_MS)
 //! override the defaults.
+mod support;
 #[path = "../tests/support/tcp_proxy.rs"]
 mod tcp_proxy;
 
@@ -14,31 +15,8 @@ use std::time::{Duration, Instant};
 
 use deepsource_sync::configuration::Settings;
 use deepsource_sync::startup::Application;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use support::{env_or, event, sign, SECRET};
 use tcp_proxy::TcpProxy;
-
-const SECRET: &str = "bench-secret-0123456789abcdef";
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn event(i: u64) -> Vec<u8> {
-    let sample = include_bytes!("../tests/fixtures/deepsource/repository_issue_introduced.json");
-    let mut value: serde_json::Value = serde_json::from_slice(sample).unwrap();
-    value["id"] = format!("outage-{i}").into();
-    serde_json::to_vec(&value).unwrap()
-}
-
-fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
 
 /// One request: when it was sent and answered (since the start), and the status (0: no answer).
 #[derive(Clone, Copy)]
@@ -129,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
         }
         let (client, url, samples) = (client.clone(), url.clone(), samples.clone());
         requests.push(tokio::spawn(async move {
-            let body = event(i);
+            let body = event(&format!("outage-{i}"), None);
             let signature = sign(&body);
             let status = match client
                 .post(&url)

@@ -4,6 +4,7 @@
 //! sync_pacing`); SYNC_BENCH_FINDINGS and SYNC_BENCH_RATE override the defaults (400, 80).
 #[path = "../tests/support/fake_github.rs"]
 mod fake_github;
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -12,31 +13,7 @@ use deepsource_sync::startup::Application;
 use deepsource_sync::sync::Worker;
 use fake_github::{FakeGitHub, Limits, TOKEN};
 use futures_util::{stream, StreamExt};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
-const SECRET: &str = "bench-secret-0123456789abcdef";
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn event(i: u64) -> Vec<u8> {
-    let sample = include_bytes!("../tests/fixtures/deepsource/repository_issue_introduced.json");
-    let mut value: serde_json::Value = serde_json::from_slice(sample).unwrap();
-    value["id"] = format!("bench-{i}").into();
-    value["data"]["object"]["id"] = format!("finding-{i}").into();
-    serde_json::to_vec(&value).unwrap()
-}
-
-fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
+use support::{env_or, event, sign, SECRET};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -82,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|i| {
             let (client, url) = (client.clone(), url.clone());
             async move {
-                let body = event(i);
+                let body = event(&format!("bench-{i}"), Some(&format!("finding-{i}")));
                 let signature = sign(&body);
                 let response = client
                     .post(&url)
