@@ -47,3 +47,18 @@ pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
         .test_before_acquire(false)
         .connect_lazy(settings.url())
 }
+
+/// The connection, not the statement, failed: another connection may well succeed. For intake,
+/// only these (after its retries) and failing to get a connection at all count as "storage
+/// unavailable" (503 for the whole batch); the sync worker waits and tries again. Anything else
+/// the database says is about the statement.
+pub fn is_connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
+        // 08xxx connection exception; 57P01-57P03 the server shut the session down.
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}

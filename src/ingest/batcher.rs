@@ -5,6 +5,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::outage::Availability;
 use super::{store_batch, IncomingEvent, IngestError, Outcome};
+use crate::db::is_connection_lost;
 
 type Reply = oneshot::Sender<Result<Outcome, IngestError>>;
 
@@ -226,20 +227,6 @@ fn is_data_error(error: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => db
             .code()
             .is_some_and(|code| code.starts_with("22") || code.starts_with("54")),
-        _ => false,
-    }
-}
-
-/// The connection, not the statement, failed: another connection may well succeed. Only these
-/// (after the retries) and failing to get a connection at all count as "storage unavailable"
-/// (503 for the whole batch); anything else the database says is about the statement.
-pub fn is_connection_lost(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
-        // 08xxx connection exception; 57P01-57P03 the server shut the session down.
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
         _ => false,
     }
 }

@@ -4,7 +4,7 @@ mod batcher;
 mod outage;
 mod store;
 
-pub use batcher::{is_connection_lost, Ingestor};
+pub use batcher::Ingestor;
 pub use store::store_batch;
 
 use actix_web::web::Bytes;

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use super::github::{GitHub, GitHubError, IssuePatch, RemoteIssue};
 use super::lease::{Lease, StoreError};
 use super::pacing::{Pacer, Slot};
-use super::render::{render, IssueContent};
+use super::render::{render, with_comment_marker, IssueContent};
 use super::store::{self, Call, Finding, JobEnd, Link};
 use crate::configuration::{GitHubSettings, ReopenPolicy, SyncSettings};
 use crate::domain::RepoSlug;
@@ -47,8 +47,8 @@ impl From<StoreError> for SyncError {
 
 pub struct Driver {
     pub(super) pool: PgPool,
-    pub(super) github: Option<GitHub>,
-    pub(super) pacer: Pacer,
+    github: Option<GitHub>,
+    pacer: Pacer,
     github_settings: GitHubSettings,
     sync: SyncSettings,
 }
@@ -369,14 +369,6 @@ impl Driver {
         store::record_action(&self.pool, &finding.id, action, &repo.to_string(), None, true).await?;
         Ok(())
     }
-}
-
-/// The owed comment with a marker of its own, so it can be recognised on the issue.
-fn with_comment_marker(text: &str) -> String {
-    format!(
-        "{text}\n\n<!-- deepsource-sync:comment:{} -->",
-        uuid::Uuid::new_v4().simple()
-    )
 }
 
 /// Exponential backoff with jitter: about 2 s, 4 s, 8 s … capped at 10 minutes.

@@ -203,22 +203,15 @@ impl GitHub {
         if let Some(issue) = best(found.items.into_iter().filter(matches)) {
             return Ok(Some(issue));
         }
-        for page in 1..=MARKER_SCAN_PAGES {
-            let path = format!(
-                "/repos/{}/{}/issues?state=all&sort=created&direction=desc&per_page=100&page={page}",
-                repo.owner(),
-                repo.repo()
-            );
-            let issues: Vec<RemoteIssue> = send(&client, Method::Get, &path, None).await?;
-            let last_page = issues.len() < 100;
-            if let Some(issue) = best(issues.into_iter().filter(matches)) {
-                return Ok(Some(issue));
-            }
-            if last_page {
-                break;
-            }
-        }
-        Ok(None)
+        let path = format!(
+            "/repos/{}/{}/issues?state=all&sort=created&direction=desc",
+            repo.owner(),
+            repo.repo()
+        );
+        scan_pages(&client, &path, |issues: Vec<RemoteIssue>| {
+            best(issues.into_iter().filter(matches))
+        })
+        .await
     }
 
     /// Whether a comment carrying `marker` is on the issue (comments since `since`).
@@ -235,26 +228,46 @@ impl GitHub {
             #[serde(default)]
             body: Option<String>,
         }
-        let since = since.format("%Y-%m-%dT%H:%M:%SZ");
-        for page in 1..=MARKER_SCAN_PAGES {
-            let path = format!(
-                "/repos/{}/{}/issues/{number}/comments?since={since}&per_page=100&page={page}",
-                repo.owner(),
-                repo.repo()
-            );
-            let comments: Vec<Comment> = send(&client, Method::Get, &path, None).await?;
-            if comments
-                .iter()
-                .any(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)))
-            {
-                return Ok(true);
-            }
-            if comments.len() < 100 {
-                break;
-            }
-        }
-        Ok(false)
+        let path = format!(
+            "/repos/{}/{}/issues/{number}/comments?since={}",
+            repo.owner(),
+            repo.repo(),
+            since.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        let found = scan_pages(&client, &path, |comments: Vec<Comment>| {
+            comments
+                .into_iter()
+                .find(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)))
+        })
+        .await?;
+        Ok(found.is_some())
     }
+}
+
+/// Pages through `path` (a listing with a query string already), 100 at a time and at most
+/// `MARKER_SCAN_PAGES` pages, until `pick` chooses something from a page or the listing ends.
+async fn scan_pages<T: serde::de::DeserializeOwned>(
+    client: &Octocrab,
+    path: &str,
+    pick: impl Fn(Vec<T>) -> Option<T>,
+) -> Result<Option<T>, GitHubError> {
+    for page in 1..=MARKER_SCAN_PAGES {
+        let items: Vec<T> = send(
+            client,
+            Method::Get,
+            &format!("{path}&per_page=100&page={page}"),
+            None,
+        )
+        .await?;
+        let last_page = items.len() < 100;
+        if let Some(found) = pick(items) {
+            return Ok(Some(found));
+        }
+        if last_page {
+            break;
+        }
+    }
+    Ok(None)
 }
 
 fn best(issues: impl Iterator<Item = RemoteIssue>) -> Option<RemoteIssue> {

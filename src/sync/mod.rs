@@ -233,17 +233,12 @@ impl Worker {
     }
 }
 
-/// The connection, not the statement, failed: the same work may well succeed on another.
+/// The database could not be reached: the connection was lost, or none could be had. The same
+/// work may well succeed once it is back.
 fn is_connection_error(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::PoolTimedOut => {
-            true
-        }
-        sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
-        // 08xxx connection exception; 57P01-57P03 the server shut the session down.
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
-        _ => false,
-    }
+    crate::db::is_connection_lost(error)
+        || matches!(
+            error,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
+        )
 }

@@ -7,7 +7,7 @@ use chrono::Duration as ChronoDuration;
 use super::driver::{Driver, SyncError};
 use super::github::GitHub;
 use super::lease::Lease;
-use super::render::{current_marker, render};
+use super::render::{comment_marker, current_marker, render};
 use super::store::{self, Call, Finding};
 use crate::domain::RepoSlug;
 
@@ -84,28 +84,5 @@ impl Driver {
         }
         store::clear_pending_comment(&self.pool, lease).await?;
         self.record(&finding.id, "comment", repo, Some(number)).await
-    }
-}
-
-/// The marker `with_comment_marker` put in the comment; comments owed before markers existed
-/// have none and are posted at least once.
-fn comment_marker(comment: &str) -> Option<&str> {
-    let start = comment.find("<!-- deepsource-sync:comment:")?;
-    let end = start + comment[start..].find("-->")? + 3;
-    Some(&comment[start..end])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_comment_marker_is_found_in_its_comment() {
-        let text = "Closed.\n\n<!-- deepsource-sync:comment:abc123 -->";
-        assert_eq!(
-            comment_marker(text),
-            Some("<!-- deepsource-sync:comment:abc123 -->")
-        );
-        assert_eq!(comment_marker("Closed by deepsource-sync."), None);
     }
 }

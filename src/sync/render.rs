@@ -49,6 +49,23 @@ pub fn current_marker(finding: &Finding) -> String {
     marker(&finding.id, finding.previous_issues.len())
 }
 
+/// An owed comment with a hidden marker of its own, so a post whose answer was lost can be
+/// recognised on the issue.
+pub fn with_comment_marker(text: &str) -> String {
+    format!(
+        "{text}\n\n<!-- deepsource-sync:comment:{} -->",
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// The marker `with_comment_marker` put in the comment; comments owed before markers existed
+/// have none and are posted at least once.
+pub fn comment_marker(comment: &str) -> Option<&str> {
+    let start = comment.find("<!-- deepsource-sync:comment:")?;
+    let end = start + comment[start..].find("-->")? + 3;
+    Some(&comment[start..end])
+}
+
 pub fn render(finding: &Finding) -> IssueContent {
     let or_unknown = |text: &str, unknown: &str| {
         if text.is_empty() {
@@ -402,6 +419,24 @@ mod tests {
         f.category.clear();
         f.analyzer_shortcode.clear();
         assert_eq!(render(&f).labels, ["deepsource"]);
+    }
+
+    #[test]
+    fn a_comment_marker_is_found_in_its_comment() {
+        let text = with_comment_marker("Closed.");
+        let marker = comment_marker(&text).unwrap();
+        assert!(text.starts_with("Closed.\n\n") && text.ends_with(marker));
+        assert_ne!(
+            marker,
+            comment_marker(&with_comment_marker("Closed.")).unwrap(),
+            "each its own"
+        );
+        assert_eq!(comment_marker("Closed by deepsource-sync."), None);
+        let text = "Closed.\n\n<!-- deepsource-sync:comment:abc123 -->";
+        assert_eq!(
+            comment_marker(text),
+            Some("<!-- deepsource-sync:comment:abc123 -->")
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Which database errors mean "storage unavailable" (503 for the whole batch, retried on
 //! another connection first) and which are about the statement: real errors from Postgres.
-use deepsource_sync::ingest::is_connection_lost;
+use deepsource_sync::db::is_connection_lost;
 use sqlx::{Connection, PgConnection};
 
 use crate::helpers::{fixture_with_id, spawn_app, TestApp};
