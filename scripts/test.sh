@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-postgres.sh
 server=${TEST_DATABASE_SERVER_URL:-postgres://postgres@127.0.0.1:5432}
-psql "$server/postgres" -qAt -c "SELECT datname FROM pg_database WHERE datname LIKE 'dss\_test\_%'" |
-  while read -r db; do psql "$server/postgres" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"; done
+# Only databases nobody is connected to: another run (another checkout, a helper, an IDE) may be
+# using the same server, and its tests' databases are not ours to drop.
+psql "$server/postgres" -qAt -c "SELECT datname FROM pg_database d WHERE datname LIKE 'dss\_test\_%'
+    AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)" |
+  while read -r db; do psql "$server/postgres" -q -c "DROP DATABASE IF EXISTS \"$db\"" 2>/dev/null || true; done
 cargo test "$@"

@@ -16,6 +16,11 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("could not read the request body: {0}")]
     UnreadableBody(String),
+    #[error("the body did not arrive within {0:?}")]
+    BodyTimeout(std::time::Duration),
+    /// The bytes of the bodies being read at once are at `MAX_INFLIGHT_BODY_BYTES`.
+    #[error("too many deliveries are being received at once, retry later")]
+    IntakeBusy,
     #[error(transparent)]
     BadEnvelope(#[from] EnvelopeError),
     /// The cause is logged where it happens; the client only learns to retry.
@@ -47,14 +52,25 @@ impl ResponseError for ApiError {
             ApiError::UnreadableBody(_) | ApiError::BadEnvelope(_) | ApiError::EventRefused(_) => {
                 StatusCode::BAD_REQUEST
             }
-            ApiError::StorageUnavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::StorageUnavailable(_) | ApiError::NotReady(_) | ApiError::IntakeBusy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+        match self.status_code() {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            // Answered before the body was read whole: what is left of it must not be taken for
+            // the next request on this connection, so the connection ends with the answer.
+            StatusCode::UNAUTHORIZED | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT => {
+                response.force_close();
+            }
+            _ => {}
         }
         response.json(serde_json::json!({ "error": self.to_string() }))
     }

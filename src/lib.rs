@@ -4,6 +4,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod ingest;
+pub mod request_span;
 pub mod routes;
 pub mod startup;
 pub mod sync;

@@ -18,7 +18,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format);
+    telemetry::init(settings.log_format, &settings.log_filter);
     match cli::run(cli, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

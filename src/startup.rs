@@ -2,18 +2,23 @@ use std::net::TcpListener;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
+use anyhow::Context;
 use sqlx::PgPool;
 use tracing_actix_web::TracingLogger;
 
-use crate::configuration::Settings;
+use crate::configuration::{Settings, TrustedProxies, WebhookSettings};
 use crate::db;
 use crate::domain::SignatureVerifier;
 use crate::ingest::Ingestor;
-use crate::routes::{healthz, readyz, receive_webhook, MaxBodyBytes};
+use crate::request_span::RequestSpan;
+use crate::routes::{healthz, readyz, receive_webhook, BodyLimits, ReadinessCache};
 use crate::sync::{supervise, Worker, WorkerLiveness};
 
 /// A sync worker that failed inside `serve` is started again after this long.
 const WORKER_RESTART_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
+/// After SIGTERM, requests still in flight get this long (a stalled body is cut off then; its
+/// client retries, and intake is idempotent).
+const SHUTDOWN_GRACE_SECS: u64 = 5;
 
 /// The HTTP service, bound and ready to run. Tests bind port 0 and read `port()`.
 pub struct Application {
@@ -24,26 +29,27 @@ pub struct Application {
 }
 
 impl Application {
-    /// Creates the database if needed, applies migrations, binds the listener.
+    /// Binds the listener, then creates the database if needed and applies migrations: a port
+    /// that is taken stops start-up before the database is touched.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.webhook.check_signing()?;
         if !settings.webhook.secrets_enabled() {
             tracing::warn!("ALLOW_UNSIGNED_WEBHOOKS=true and no secret: accepting unsigned events from anyone who can reach this port");
         }
+        let listener = TcpListener::bind(settings.bind_addr.addrs())
+            .with_context(|| format!("invalid BIND_ADDR: cannot listen on {}", settings.bind_addr))?;
+        let port = listener.local_addr()?.port();
         db::prepare(&settings.database).await?;
         let pool = db::pool(&settings.database)?;
 
-        let listener = TcpListener::bind(settings.bind_addr)?;
-        let port = listener.local_addr()?.port();
         let ingestor = Ingestor::start(pool.clone(), settings.webhook.ingest_timeout);
-        let verifier = SignatureVerifier::new(settings.webhook.secrets.clone());
         let worker = WorkerLiveness::default();
         let server = serve(
             listener,
             pool.clone(),
             ingestor,
-            verifier,
-            settings.webhook.max_body_bytes,
+            &settings.webhook,
+            settings.trusted_proxies.clone(),
             worker.clone(),
         )?;
         tracing::info!(addr = %settings.bind_addr, port, "listening");
@@ -90,28 +96,33 @@ fn serve(
     listener: TcpListener,
     pool: PgPool,
     ingestor: Ingestor,
-    verifier: SignatureVerifier,
-    max_body_bytes: usize,
+    webhook: &WebhookSettings,
+    trusted_proxies: TrustedProxies,
     worker: WorkerLiveness,
 ) -> std::io::Result<Server> {
     let pool = web::Data::new(pool);
     let ingestor = web::Data::new(ingestor);
-    let verifier = web::Data::new(verifier);
-    let max_body = web::Data::new(MaxBodyBytes(max_body_bytes));
+    let verifier = web::Data::new(SignatureVerifier::new(webhook.secrets.clone()));
+    // One budget for the whole process, shared by every HTTP worker thread.
+    let limits = web::Data::new(BodyLimits::new(webhook));
+    let trusted_proxies = web::Data::new(trusted_proxies);
+    let readiness = web::Data::new(ReadinessCache::default());
     let worker = web::Data::new(worker);
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(TracingLogger::default())
-            .app_data(web::PayloadConfig::new(max_body_bytes))
+            .wrap(TracingLogger::<RequestSpan>::new())
             .app_data(pool.clone())
             .app_data(ingestor.clone())
             .app_data(verifier.clone())
-            .app_data(max_body.clone())
+            .app_data(limits.clone())
+            .app_data(trusted_proxies.clone())
+            .app_data(readiness.clone())
             .app_data(worker.clone())
             .route("/webhooks", web::post().to(receive_webhook))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
     })
+    .shutdown_timeout(SHUTDOWN_GRACE_SECS)
     .listen(listener)?
     .run();
     Ok(server)

@@ -1,15 +1,18 @@
 //! Typed settings read from the environment (and `.env`, loaded by `main`).
-use std::net::SocketAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::domain::WebhookSecret;
-
 mod github;
+mod server;
+mod webhook;
 
 use github::github_settings;
 pub use github::{GitHubAuth, GitHubSettings};
+pub use server::{BindAddr, TrustedProxies};
+use webhook::webhook_settings;
+pub use webhook::WebhookSettings;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/deepsource_sync";
 
@@ -17,8 +20,12 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/deeps
 pub struct Settings {
     pub database: DatabaseSettings,
     pub webhook: WebhookSettings,
-    pub bind_addr: SocketAddr,
+    pub bind_addr: BindAddr,
+    /// Peers whose forwarding headers name the client in logs; any other peer is the client.
+    pub trusted_proxies: TrustedProxies,
     pub log_format: LogFormat,
+    /// `RUST_LOG`, checked at start-up.
+    pub log_filter: String,
     pub github: GitHubSettings,
     pub sync: SyncSettings,
 }
@@ -58,32 +65,6 @@ impl DatabaseSettings {
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct WebhookSettings {
-    pub secrets: Vec<WebhookSecret>,
-    pub allow_unsigned: bool,
-    pub max_body_bytes: usize,
-    /// Deadline for writing one batch of events once a connection is in hand.
-    pub ingest_timeout: Duration,
-}
-
-impl WebhookSettings {
-    /// Serving without a secret is an explicit choice; `migrate` needs no secret at all.
-    pub fn check_signing(&self) -> Result<(), ConfigError> {
-        if self.secrets.is_empty() && !self.allow_unsigned {
-            return Err(ConfigError::new(
-                "DEEPSOURCE_WEBHOOK_SECRETS",
-                "no secret set; set one (or ALLOW_UNSIGNED_WEBHOOKS=true to accept unsigned events)",
-            ));
-        }
-        Ok(())
-    }
-
-    pub fn secrets_enabled(&self) -> bool {
-        !self.secrets.is_empty()
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     Pretty,
@@ -116,35 +97,12 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
-        let secrets = match get("DEEPSOURCE_WEBHOOK_SECRETS") {
-            None => Vec::new(),
-            Some(raw) => raw
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(WebhookSecret::parse)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ConfigError::new("DEEPSOURCE_WEBHOOK_SECRETS", e))?,
-        };
-        let allow_unsigned = parse_or(
-            "ALLOW_UNSIGNED_WEBHOOKS",
-            get("ALLOW_UNSIGNED_WEBHOOKS"),
-            false,
-            parse_bool,
-        )?;
-
-        let max_body_bytes = parse_or("MAX_BODY_BYTES", get("MAX_BODY_BYTES"), 1_048_576, |v| {
-            v.parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or("expected a positive number of bytes")
-        })?;
-        let bind_addr = parse_or(
-            "BIND_ADDR",
-            get("BIND_ADDR"),
-            SocketAddr::from(([0, 0, 0, 0], 8080)),
-            |v| v.parse().map_err(|_| "expected host:port, e.g. 0.0.0.0:8080"),
-        )?;
+        let webhook = webhook_settings(&get)?;
+        let bind_addr = BindAddr::parse(get("BIND_ADDR").as_deref().unwrap_or("0.0.0.0:8080").trim())
+            .map_err(|e| ConfigError::new("BIND_ADDR", e))?;
+        let trusted_proxies = TrustedProxies::parse(&get("TRUSTED_PROXIES").unwrap_or_default())
+            .map_err(|e| ConfigError::new("TRUSTED_PROXIES", e))?;
+        let log_filter = server::log_filter(get("RUST_LOG"))?;
         let log_format = parse_or("LOG_FORMAT", get("LOG_FORMAT"), LogFormat::Pretty, |v| {
             match v.to_ascii_lowercase().as_str() {
                 "pretty" => Ok(LogFormat::Pretty),
@@ -169,16 +127,14 @@ impl Settings {
             Duration::from_millis(2000),
             positive_millis,
         )?;
-        let ingest_timeout = parse_or(
-            "INGEST_TIMEOUT_MS",
-            get("INGEST_TIMEOUT_MS"),
-            Duration::from_millis(5000),
-            positive_millis,
-        )?;
         let url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(ConfigError::new("DATABASE_URL", "expected a postgres:// URL"));
         }
+        // Parsed now so a bad port or option stops start-up naming the variable. The message
+        // names the part at fault, never the URL (it may hold a password).
+        sqlx::postgres::PgConnectOptions::from_str(&url)
+            .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string()))?;
 
         let github = github_settings(&get)?;
         let sync =
@@ -216,14 +172,11 @@ impl Settings {
                 max_connections,
                 acquire_timeout,
             },
-            webhook: WebhookSettings {
-                secrets,
-                allow_unsigned,
-                max_body_bytes,
-                ingest_timeout,
-            },
+            webhook,
             bind_addr,
+            trusted_proxies,
             log_format,
+            log_filter,
         })
     }
 }
@@ -240,7 +193,31 @@ pub(crate) fn parse_or<T>(
     }
 }
 
-fn positive_millis(v: &str) -> Result<Duration, &'static str> {
+/// A duration such as `10s`, `500ms`, `2m` or `6h`; a bare number is seconds.
+pub(crate) fn duration_or(
+    var: &'static str,
+    value: Option<String>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let value = value.trim();
+    let parsed = match value.parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(value).map_err(|e| e.to_string()),
+    };
+    match parsed {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(ConfigError::new(var, "expected a positive duration, e.g. 10s")),
+        Err(e) => Err(ConfigError::new(
+            var,
+            format!("expected a duration such as 10s or 500ms ({e})"),
+        )),
+    }
+}
+
+pub(crate) fn positive_millis(v: &str) -> Result<Duration, &'static str> {
     v.parse::<u64>()
         .ok()
         .filter(|n| *n > 0)
@@ -259,7 +236,7 @@ fn list(value: Option<String>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn parse_bool(v: &str) -> Result<bool, &'static str> {
+pub(crate) fn parse_bool(v: &str) -> Result<bool, &'static str> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
@@ -285,6 +262,10 @@ pub(crate) mod tests {
         assert_eq!(s.bind_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(s.webhook.max_body_bytes, 1_048_576);
         assert_eq!(s.webhook.ingest_timeout, Duration::from_millis(5000));
+        assert_eq!(s.webhook.body_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.webhook.max_inflight_body_bytes, 64 * 1_048_576);
+        assert!(!s.trusted_proxies.trusts("127.0.0.1".parse().unwrap()));
+        assert_eq!(s.log_filter, "info");
         assert_eq!(s.database.acquire_timeout, Duration::from_millis(2000));
         assert_eq!(s.log_format, LogFormat::Pretty);
         assert!(!s.webhook.allow_unsigned);
@@ -335,11 +316,44 @@ pub(crate) mod tests {
             ("GITHUB_MIN_WRITE_INTERVAL_MS", "soon"),
             ("REOPEN_POLICY", "sometimes"),
             ("SYNC_LEASE_SECS", "1"),
+            ("DATABASE_URL", "postgres://u:pw@db:99999/x"),
+            ("GITHUB_API_URL", "http://exa mple"),
+            ("GITHUB_API_URL", "https://"),
+            ("RUST_LOG", "wran"),
+            ("BODY_READ_TIMEOUT", "soon"),
+            ("BODY_READ_TIMEOUT", "0s"),
+            ("MAX_INFLIGHT_BODY_BYTES", "1000"),
+            ("TRUSTED_PROXIES", "the-proxy"),
         ] {
             let err = settings(&[secret, (var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");
             assert!(err.to_string().starts_with(&format!("invalid {var}: ")));
         }
+    }
+
+    #[test]
+    fn durations_take_units_or_seconds() {
+        let secret = ("DEEPSOURCE_WEBHOOK_SECRETS", "0123456789abcdef");
+        for (value, expected) in [
+            ("500ms", 500),
+            ("2m", 120_000),
+            ("15", 15_000),
+            ("1s 500ms", 1500),
+        ] {
+            let s = settings(&[secret, ("BODY_READ_TIMEOUT", value)]).unwrap();
+            assert_eq!(
+                s.webhook.body_read_timeout,
+                Duration::from_millis(expected),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_database_url_is_named_without_its_password() {
+        let err = settings(&[("DATABASE_URL", "postgres://u:hunter2@db:99999/x")]).unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
     #[test]

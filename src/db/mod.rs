@@ -4,23 +4,35 @@ mod migrate;
 pub use migrate::{latest_migration_version, migrate, schema_is_current};
 
 use sqlx::migrate::MigrateDatabase;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::Postgres;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres};
 
 use crate::configuration::DatabaseSettings;
 
-/// Creates the database named in the URL when it does not exist yet.
+/// Creates the database named in the URL when it does not exist yet. The target is tried
+/// first: behind a pooler that serves only it (PgBouncer, many managed offerings) the
+/// maintenance database `postgres` cannot be reached, and need not be unless the target is
+/// missing.
 pub async fn ensure_database(settings: &DatabaseSettings) -> Result<(), sqlx::Error> {
     let url = settings.url();
-    if Postgres::database_exists(url).await? {
-        return Ok(());
+    match PgConnection::connect(url).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            return Ok(());
+        }
+        Err(e) if has_code(&e, "3D000") => {} // invalid_catalog_name: no such database
+        Err(e) => return Err(e),
     }
     match Postgres::create_database(url).await {
         Ok(()) => Ok(()),
-        // Another replica (or test) created it between the check and the create.
-        Err(_) if Postgres::database_exists(url).await? => Ok(()),
+        // duplicate_database: another replica (or test) created it in the meantime.
+        Err(e) if has_code(&e, "42P04") => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+fn has_code(error: &sqlx::Error, code: &str) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some(code))
 }
 
 /// What every entry point does first: the database exists and its schema is current.

@@ -79,11 +79,23 @@ impl SignatureVerifier {
         !self.secrets.is_empty()
     }
 
-    pub fn verify(&self, header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
+    /// The header alone, before any body is read: a client that cannot even present a
+    /// well-formed signature is refused for the price of its headers. `None` when unchecked.
+    pub fn expect_signature(&self, header: Option<&str>) -> Result<Option<Signature>, SignatureError> {
         if !self.is_enabled() {
-            return Ok(());
+            return Ok(None);
         }
-        let signature = Signature::parse(header.ok_or(SignatureError::Missing)?)?;
+        Signature::parse(header.ok_or(SignatureError::Missing)?).map(Some)
+    }
+
+    /// The body against a signature `expect_signature` let through.
+    pub fn check(&self, signature: Option<&Signature>, body: &[u8]) -> Result<(), SignatureError> {
+        let Some(signature) = signature else {
+            return match self.is_enabled() {
+                true => Err(SignatureError::Missing),
+                false => Ok(()),
+            };
+        };
         let matches = self.secrets.iter().any(|secret| {
             let mut mac = HmacSha256::new_from_slice(secret.0.expose_secret().as_bytes())
                 .expect("HMAC accepts keys of any length");
@@ -96,6 +108,11 @@ impl SignatureVerifier {
         } else {
             Err(SignatureError::Mismatch)
         }
+    }
+
+    pub fn verify(&self, header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
+        let signature = self.expect_signature(header)?;
+        self.check(signature.as_ref(), body)
     }
 }
 
@@ -157,6 +174,17 @@ mod tests {
     #[test]
     fn disabled_verifier_accepts_anything() {
         assert!(verifier(&[]).verify(None, BODY).is_ok());
+        assert_eq!(verifier(&[]).expect_signature(Some("zz")), Ok(None));
+    }
+
+    #[test]
+    fn the_header_is_judged_before_any_body() {
+        let v = verifier(&["first-secret-0123456789"]);
+        assert_eq!(v.expect_signature(None), Err(SignatureError::Missing));
+        assert_eq!(v.expect_signature(Some("zz")), Err(SignatureError::NotHex));
+        let signature = v.expect_signature(Some(SIG)).unwrap();
+        assert!(v.check(signature.as_ref(), BODY).is_ok());
+        assert_eq!(v.check(None, BODY), Err(SignatureError::Missing));
     }
 
     #[test]

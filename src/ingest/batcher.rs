@@ -21,6 +21,7 @@ const ATTEMPTS: usize = 3;
 #[derive(Clone, Debug)]
 pub struct Ingestor {
     queue: mpsc::Sender<(IncomingEvent, Reply)>,
+    availability: Availability,
 }
 
 impl Ingestor {
@@ -28,12 +29,18 @@ impl Ingestor {
     /// a connection is in hand (the pool's acquire timeout bounds getting one).
     pub fn start(pool: PgPool, timeout: Duration) -> Self {
         let (queue, rx) = mpsc::channel(MAX_BATCH * 4);
+        let availability = Availability::default();
         tokio::spawn(collect_batches(
             Writer { pool, timeout },
-            Availability::default(),
+            availability.clone(),
             rx,
         ));
-        Self { queue }
+        Self { queue, availability }
+    }
+
+    /// Intake has found the database unreachable and is waiting for it to answer again.
+    pub fn database_is_down(&self) -> bool {
+        self.availability.is_down()
     }
 
     pub async fn ingest(&self, event: IncomingEvent) -> Result<Outcome, IngestError> {

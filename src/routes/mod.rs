@@ -1,7 +1,9 @@
+mod bounded_body;
 mod healthz;
 mod readyz;
 mod webhooks;
 
+pub use bounded_body::BodyLimits;
 pub use healthz::healthz;
-pub use readyz::readyz;
-pub use webhooks::{receive_webhook, MaxBodyBytes, SIGNATURE_HEADER};
+pub use readyz::{readyz, ReadinessCache};
+pub use webhooks::{receive_webhook, SIGNATURE_HEADER};

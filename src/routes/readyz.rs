@@ -1,22 +1,59 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use sqlx::PgPool;
+use tokio::sync::Mutex;
 use tokio::time::{timeout_at, Instant};
 
 use crate::db::schema_is_current;
 use crate::error::ApiError;
+use crate::ingest::Ingestor;
 use crate::sync::{WorkerLiveness, WorkerState};
 
 /// An orchestrator polling readiness needs a prompt answer: a database that does not answer
 /// within this is not ready.
 const CHECK_DEADLINE: Duration = Duration::from_secs(1);
 
+/// How long one look at the database answers every readiness probe: a load balancer sees the
+/// truth within a second, and a flood of probes costs the intake's pool one query a second.
+const CACHE_FOR: Duration = Duration::from_secs(1);
+
+/// The database's last verdict and when it was reached. One check at a time: probes arriving
+/// during a check wait for it and share its answer.
+#[derive(Clone, Default)]
+pub struct ReadinessCache(Arc<Mutex<Option<Verdict>>>);
+
+/// Whether the schema is current (or why the database could not say), and when it was asked.
+type Verdict = (Instant, Result<bool, String>);
+
+impl ReadinessCache {
+    async fn database(&self, pool: &PgPool, ingestor: &Ingestor) -> Result<bool, String> {
+        let mut last = self.0.lock().await;
+        // Intake knows first when the database goes: say so at once, and look afresh once it
+        // is back rather than repeat a verdict from before the outage.
+        if ingestor.database_is_down() {
+            *last = None;
+            return Err("intake finds the database unreachable".into());
+        }
+        if let Some((at, verdict)) = last.as_ref() {
+            if at.elapsed() < CACHE_FOR {
+                return verdict.clone();
+            }
+        }
+        let verdict = check(pool).await;
+        *last = Some((Instant::now(), verdict.clone()));
+        verdict
+    }
+}
+
 /// Readiness: the database answers (within a second), every migration this binary knows is
 /// applied, and the sync worker runs when this process is meant to run one.
 pub async fn readyz(
     pool: web::Data<PgPool>,
     worker: web::Data<WorkerLiveness>,
+    cache: web::Data<ReadinessCache>,
+    ingestor: web::Data<Ingestor>,
 ) -> Result<HttpResponse, ApiError> {
     let worker = match worker.state() {
         WorkerState::NotHere => None,
@@ -25,7 +62,7 @@ pub async fn readyz(
             return Err(ApiError::NotReady("the sync worker is not running".into()))
         }
     };
-    match check(&pool).await {
+    match cache.database(&pool, &ingestor).await {
         Ok(true) => {
             let mut body = serde_json::json!({ "status": "ready" });
             if let Some(worker) = worker {

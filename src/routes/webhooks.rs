@@ -1,19 +1,16 @@
-use actix_web::error::PayloadError;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use tracing::field::Empty;
 
+use super::bounded_body::BodyLimits;
 use crate::domain::{Envelope, SignatureVerifier};
 use crate::error::ApiError;
 use crate::ingest::{IncomingEvent, Ingestor, Outcome};
 
 pub const SIGNATURE_HEADER: &str = "x-deepsource-signature";
 
-/// The body limit, for the 413 message (actix's `PayloadConfig` enforces it but does not expose it).
-#[derive(Clone, Copy, Debug)]
-pub struct MaxBodyBytes(pub usize);
-
-/// `POST /webhooks`: verify, parse the envelope, store durably, then answer.
+/// `POST /webhooks`: check the signature header, read the body within its limits, verify,
+/// parse the envelope, store durably, then answer.
 #[tracing::instrument(
     name = "webhook",
     skip_all,
@@ -21,29 +18,35 @@ pub struct MaxBodyBytes(pub usize);
 )]
 pub async fn receive_webhook(
     request: HttpRequest,
-    body: Result<web::Bytes, actix_web::Error>,
+    payload: web::Payload,
     verifier: web::Data<SignatureVerifier>,
     ingestor: web::Data<Ingestor>,
-    max_body: web::Data<MaxBodyBytes>,
+    limits: web::Data<BodyLimits>,
 ) -> Result<HttpResponse, ApiError> {
     let received_at = Utc::now();
-    let body = body.map_err(|e| match e.as_error::<PayloadError>() {
-        Some(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit: max_body.0 },
-        _ => ApiError::UnreadableBody(e.to_string()),
-    })?;
-    let span = tracing::Span::current();
-    span.record("body_bytes", body.len());
-
-    // A header that is not even ASCII cannot be hex; the lossy copy fails as "not hex".
+    let refused = |e: &crate::domain::SignatureError| {
+        tracing::warn!(reason = %e, "refused an event with a bad signature");
+    };
+    // A header that is not even ASCII cannot be hex; the lossy copy fails as "not hex". Judged
+    // before the body is read, so a client that cannot sign costs no more than its headers.
     let header = request
         .headers()
         .get(SIGNATURE_HEADER)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    verifier.verify(header.as_deref(), &body).inspect_err(|e| {
-        tracing::warn!(reason = %e, "refused an event with a bad signature");
-    })?;
+    let signature = verifier
+        .expect_signature(header.as_deref())
+        .inspect_err(refused)?;
 
-    let envelope = Envelope::parse(&body, received_at).inspect_err(|e| {
+    let body = limits.read(&request, payload).await.inspect_err(|e| {
+        tracing::warn!(reason = %e, "refused a body");
+    })?;
+    let span = tracing::Span::current();
+    span.record("body_bytes", body.bytes.len());
+    verifier
+        .check(signature.as_ref(), &body.bytes)
+        .inspect_err(refused)?;
+
+    let envelope = Envelope::parse(&body.bytes, received_at).inspect_err(|e| {
         tracing::warn!(reason = %e, "refused a malformed event");
     })?;
     span.record("delivery_id", envelope.id.as_str());
@@ -51,8 +54,10 @@ pub async fn receive_webhook(
     let id = envelope.id.clone();
 
     let outcome = ingestor
-        .ingest(IncomingEvent::new(envelope, body, received_at))
+        .ingest(IncomingEvent::new(envelope, body.bytes.clone(), received_at))
         .await?;
+    // The body's share of the in-flight budget is held until here: it was in memory until now.
+    drop(body);
     span.record("outcome", outcome.as_str());
     match outcome {
         Outcome::Conflict => {

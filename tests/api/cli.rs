@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::helpers::fresh_database;
 
 /// The binary with only the given environment, run away from any developer's `.env`.
-fn binary(env: &[(&str, &str)]) -> Command {
+pub(crate) fn binary(env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_deepsource-sync"));
     command
         .env_clear()
@@ -17,7 +17,7 @@ fn binary(env: &[(&str, &str)]) -> Command {
     command
 }
 
-fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

@@ -1,4 +1,6 @@
-use crate::helpers::{issue_event, spawn_app, spawn_app_with_worker, INTRODUCED, SAMPLE_REPO};
+use crate::helpers::{
+    issue_event, spawn_app, spawn_app_behind_proxy, spawn_app_with_worker, INTRODUCED, SAMPLE_REPO,
+};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_when_all_is_well() {
@@ -43,4 +45,40 @@ async fn readyz_is_503_while_the_schema_is_behind() {
         .await
         .unwrap();
     assert_eq!(app.get("/readyz").await.status(), 503);
+}
+
+#[tokio::test]
+async fn a_flood_of_readiness_probes_costs_the_database_one_check_a_second() {
+    let (app, proxy) = spawn_app_behind_proxy(|_| {}).await;
+    let before = proxy.bytes_to_server();
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    // One check: a connection's start-up and the schema query.
+    let one_check = proxy.bytes_to_server() - before;
+    assert!(one_check > 0);
+
+    let before = proxy.bytes_to_server();
+    let probes = (0..500).map(|_| app.get("/readyz"));
+    let answers = futures_util::future::join_all(probes).await;
+    assert!(answers.iter().all(|a| a.status() == 200));
+    let flood = proxy.bytes_to_server() - before;
+    // Without sharing, 500 checks; the flood lasts a second or two, so a few at most.
+    assert!(
+        flood <= 5 * one_check,
+        "500 probes sent {flood} bytes to the database; one check sends {one_check}"
+    );
+
+    // The answer is fresh within about a second: a schema left behind is soon reported.
+    sqlx::query("DELETE FROM refinery_schema_history")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let mut status = 200;
+    for _ in 0..100 {
+        status = app.get("/readyz").await.status().as_u16();
+        if status == 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 503);
 }

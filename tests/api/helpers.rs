@@ -38,7 +38,10 @@ fn init_logs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            telemetry::init(LogFormat::Pretty);
+            telemetry::init(
+                LogFormat::Pretty,
+                &std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            );
         }
     });
 }

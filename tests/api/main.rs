@@ -13,6 +13,7 @@ mod migrations;
 mod outage;
 mod pacing;
 mod signature;
+mod start_up;
 mod sync;
 mod sync_faults;
 mod sync_inputs;
@@ -20,3 +21,4 @@ mod sync_properties;
 mod sync_recovery;
 #[path = "../support/tcp_proxy.rs"]
 mod tcp_proxy;
+mod unsigned_clients;

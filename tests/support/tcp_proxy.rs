@@ -2,7 +2,10 @@
 //! touching the shared server: `stall()` keeps connections open but forwards nothing (as if
 //! packets were silently dropped), `refuse()` closes every connection and stops listening (as
 //! if the server had been stopped: connecting is refused), `resume()` forwards again. Bytes read while stalled are held
-//! and sent on `resume()`, as TCP's retransmission would.
+//! and sent on `resume()`, as TCP's retransmission would. `serve_only(db)` makes it act as a
+//! pooler that serves one database (as PgBouncer and many managed offerings do): a connection
+//! asking for any other is refused with Postgres's own error. `bytes_to_server()` counts what
+//! clients sent, so a test can see how much work a request put on the database.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -25,6 +28,14 @@ pub struct TcpProxy {
     pub addr: SocketAddr,
     mode: watch::Sender<Mode>,
     accepted: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+}
+
+/// What every connection of the proxy reads or counts.
+#[derive(Default)]
+struct Shared {
+    to_server: AtomicUsize,
+    only_database: std::sync::Mutex<Option<String>>,
 }
 
 impl TcpProxy {
@@ -35,13 +46,30 @@ impl TcpProxy {
         let addr = listener.local_addr().unwrap();
         let (mode, _) = watch::channel(Mode::Forward);
         let accepted = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Shared::default());
         tokio::spawn(accept_loop(
             listener,
             upstream,
             mode.subscribe(),
             accepted.clone(),
+            shared.clone(),
         ));
-        Self { addr, mode, accepted }
+        Self {
+            addr,
+            mode,
+            accepted,
+            shared,
+        }
+    }
+
+    /// From now on, refuse connections to any database but `name`, as a pooler would.
+    pub fn serve_only(&self, name: &str) {
+        *self.shared.only_database.lock().unwrap() = Some(name.to_owned());
+    }
+
+    /// Bytes clients have sent towards the server so far.
+    pub fn bytes_to_server(&self) -> usize {
+        self.shared.to_server.load(Ordering::SeqCst)
     }
 
     pub fn stall(&self) {
@@ -74,6 +102,7 @@ async fn accept_loop(
     upstream: SocketAddr,
     mut mode: watch::Receiver<Mode>,
     accepted: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
 ) {
     enum Next {
         Accepted(TcpStream),
@@ -105,7 +134,7 @@ async fn accept_loop(
         match next {
             Next::Accepted(client) => {
                 accepted.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(connection(client, upstream, mode.clone()));
+                tokio::spawn(connection(client, upstream, mode.clone(), shared.clone()));
             }
             Next::Refuse => listener = None,
             Next::Again => {}
@@ -113,7 +142,12 @@ async fn accept_loop(
     }
 }
 
-async fn connection(client: TcpStream, upstream: SocketAddr, mut mode: watch::Receiver<Mode>) {
+async fn connection(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    mut mode: watch::Receiver<Mode>,
+    shared: Arc<Shared>,
+) {
     // A new connection while stalled is accepted and then left waiting, like a SYN answered by
     // a server that never says anything more.
     if !matches!(
@@ -122,21 +156,32 @@ async fn connection(client: TcpStream, upstream: SocketAddr, mut mode: watch::Re
     ) {
         return;
     }
-    let Ok(server) = TcpStream::connect(upstream).await else {
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
         return;
     };
+    let only = shared.only_database.lock().unwrap().clone();
+    if let Some(only) = only {
+        if !startup_names_database(&mut client, &mut server, &only).await {
+            return;
+        }
+    }
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
     // Either direction ending (EOF, error, refuse) closes both sockets.
     tokio::select! {
-        _ = pump(client_read, server_write, mode.clone()) => {}
-        _ = pump(server_read, client_write, mode) => {}
+        _ = pump(client_read, server_write, mode.clone(), Some(&shared.to_server)) => {}
+        _ = pump(server_read, client_write, mode, None) => {}
     }
 }
 
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut mode: watch::Receiver<Mode>) {
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut mode: watch::Receiver<Mode>,
+    counted: Option<&AtomicUsize>,
+) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = tokio::select! {
@@ -155,5 +200,70 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut mode: watch::
         if to.write_all(&buf[..n]).await.is_err() {
             return;
         }
+        if let Some(counted) = counted {
+            counted.fetch_add(n, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Reads the client's start-up (refusing TLS if it asks, so the rest can be read), and passes the start-up message on only if it asks for `only`; otherwise answers
+/// as PgBouncer does for a database it does not serve, and says false.
+async fn startup_names_database(client: &mut TcpStream, server: &mut TcpStream, only: &str) -> bool {
+    const SSL_REQUEST: u32 = 80_877_103;
+    loop {
+        let mut len = [0u8; 4];
+        if client.read_exact(&mut len).await.is_err() {
+            return false;
+        }
+        let len = u32::from_be_bytes(len) as usize;
+        if !(8..=10_000).contains(&len) {
+            return false;
+        }
+        let mut message = vec![0u8; len - 4];
+        if client.read_exact(&mut message).await.is_err() {
+            return false;
+        }
+        let code = u32::from_be_bytes(message[..4].try_into().unwrap());
+        let mut whole = (len as u32).to_be_bytes().to_vec();
+        whole.extend_from_slice(&message);
+        if code == SSL_REQUEST {
+            // A pooler without TLS says no; the client goes on in plain text.
+            if client.write_all(b"N").await.is_err() {
+                return false;
+            }
+            continue;
+        }
+        // key\0value\0 pairs after the protocol version; the database defaults to the user.
+        let params: Vec<&[u8]> = message[4..].split(|b| *b == 0).collect();
+        let value = |key: &[u8]| {
+            params
+                .chunks(2)
+                .find(|pair| pair[0] == key)
+                .and_then(|pair| pair.get(1).copied())
+        };
+        let database = value(b"database").or_else(|| value(b"user")).unwrap_or_default();
+        if database == only.as_bytes() {
+            return server.write_all(&whole).await.is_ok();
+        }
+        let mut fields = Vec::new();
+        for (tag, text) in [
+            (b'S', "FATAL"),
+            (b'V', "FATAL"),
+            (b'C', "08P01"),
+            (
+                b'M',
+                &format!("no such database: {}", String::from_utf8_lossy(database)),
+            ),
+        ] {
+            fields.push(tag);
+            fields.extend_from_slice(text.as_bytes());
+            fields.push(0);
+        }
+        fields.push(0);
+        let mut error = vec![b'E'];
+        error.extend_from_slice(&((fields.len() + 4) as u32).to_be_bytes());
+        error.extend_from_slice(&fields);
+        let _ = client.write_all(&error).await;
+        return false;
     }
 }
