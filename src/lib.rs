@@ -1,6 +1,7 @@
 pub mod cli;
 pub mod configuration;
 pub mod db;
+pub mod deepsource;
 pub mod domain;
 pub mod error;
 pub mod ingest;

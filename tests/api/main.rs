@@ -1,6 +1,9 @@
 mod cli;
 mod concurrency;
+mod deepsource_snapshot;
 mod errors;
+#[path = "../support/fake_deepsource.rs"]
+mod fake_deepsource;
 #[path = "../support/fake_github.rs"]
 mod fake_github;
 mod health;

@@ -1,0 +1,191 @@
+//! DeepSource's GraphQL API: one POST per query, and every way an answer can fail sorted into
+//! what the caller does next (wait, retry later, stop loudly).
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+
+/// Without `Retry-After`, a 429 is waited out this long (DeepSource's limit is per hour).
+const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// The longest `Retry-After` believed; a larger one is taken as this.
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
+/// One request, connection to last byte.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DeepSourceError {
+    /// A bad or expired token: nothing can be read until an operator fixes it.
+    #[error("DeepSource rejected the token (401): {0}")]
+    Unauthorized(String),
+    #[error("rate limited by DeepSource; retry in {wait:?}")]
+    RateLimited { wait: Duration },
+    /// 5xx, a timeout, a dropped connection, `errors` in a 200, an answer that does not parse:
+    /// this request failed, another may not.
+    #[error("DeepSource request failed: {0}")]
+    Failed(String),
+}
+
+/// A client for one endpoint and token.
+#[derive(Clone, Debug)]
+pub struct DeepSource {
+    http: reqwest::Client,
+    url: String,
+    token: SecretString,
+}
+
+impl DeepSource {
+    pub fn new(url: &str, token: SecretString) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("deepsource-sync/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            url: url.to_owned(),
+            token,
+        })
+    }
+
+    /// Runs `query` and returns its `data`. A 200 that carries `errors` is a failure: the
+    /// fields they name are missing or wrong, so nothing in the answer can be trusted whole.
+    #[tracing::instrument(skip_all, fields(query = query_name(query)))]
+    pub async fn query(&self, query: &str, variables: Value) -> Result<Value, DeepSourceError> {
+        let response = self
+            .http
+            .post(&self.url)
+            .bearer_auth(self.token.expose_secret())
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .map_err(|e| DeepSourceError::Failed(format!("no answer: {e}")))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| DeepSourceError::Failed(format!("answer cut off: {e}")))?;
+        classify(status, retry_after, &body)
+    }
+}
+
+/// The operation's name (`query Snapshot(...)`), for logs; never the variables.
+fn query_name(query: &str) -> &str {
+    query
+        .trim_start()
+        .strip_prefix("query")
+        .and_then(|rest| rest.trim_start().split(['(', '{', ' ']).next())
+        .filter(|name| !name.is_empty())
+        .unwrap_or("anonymous")
+}
+
+pub(crate) fn classify(status: u16, retry_after: Option<u64>, body: &[u8]) -> Result<Value, DeepSourceError> {
+    let text = || String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+    match status {
+        200 => {}
+        401 => return Err(DeepSourceError::Unauthorized(text())),
+        429 => {
+            let wait = retry_after
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_RATE_LIMIT_WAIT)
+                .clamp(Duration::from_secs(1), MAX_RATE_LIMIT_WAIT);
+            return Err(DeepSourceError::RateLimited { wait });
+        }
+        other => return Err(DeepSourceError::Failed(format!("HTTP {other}: {}", text()))),
+    }
+    let answer: Value = serde_json::from_slice(body)
+        .map_err(|e| DeepSourceError::Failed(format!("answer is not JSON ({e}): {}", text())))?;
+    if let Some(errors) = answer
+        .get("errors")
+        .and_then(Value::as_array)
+        .filter(|e| !e.is_empty())
+    {
+        let messages: Vec<String> = errors
+            .iter()
+            .map(|e| {
+                let message = e["message"].as_str().unwrap_or("(no message)");
+                match e.get("path").filter(|p| !p.is_null()) {
+                    Some(path) => format!("{message} at {path}"),
+                    None => message.to_owned(),
+                }
+            })
+            .collect();
+        return Err(DeepSourceError::Failed(format!(
+            "GraphQL errors: {}",
+            messages.join("; ")
+        )));
+    }
+    match answer.get("data") {
+        Some(data) if !data.is_null() => Ok(data.clone()),
+        _ => Err(DeepSourceError::Failed(format!(
+            "answer without data: {}",
+            text()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_sorted_into_what_to_do_next() {
+        let ok = br#"{"data":{"repository":null}}"#;
+        assert_eq!(classify(200, None, ok).unwrap(), json!({"repository": null}));
+        assert!(matches!(
+            classify(401, None, b"bad token"),
+            Err(DeepSourceError::Unauthorized(_))
+        ));
+        assert_eq!(
+            classify(429, Some(7), b""),
+            Err(DeepSourceError::RateLimited {
+                wait: Duration::from_secs(7)
+            })
+        );
+        assert_eq!(
+            classify(429, None, b""),
+            Err(DeepSourceError::RateLimited {
+                wait: DEFAULT_RATE_LIMIT_WAIT
+            })
+        );
+        assert_eq!(
+            classify(429, Some(u64::MAX), b""),
+            Err(DeepSourceError::RateLimited {
+                wait: MAX_RATE_LIMIT_WAIT
+            })
+        );
+        for (status, body) in [
+            (502, &b"bad gateway"[..]),
+            (200, b"<html>"),
+            (200, br#"{"data":null}"#),
+            (404, b""),
+        ] {
+            assert!(
+                matches!(classify(status, None, body), Err(DeepSourceError::Failed(_))),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_in_a_200_fail_the_query_and_say_where() {
+        let partial = br#"{"errors":[{"message":"timeout","path":["repository","issues"]}],"data":{"repository":{"issues":null}}}"#;
+        let err = classify(200, None, partial).unwrap_err();
+        assert!(
+            err.to_string().contains("timeout at [\"repository\",\"issues\"]"),
+            "{err}"
+        );
+        // An empty list is no error.
+        assert!(classify(200, None, br#"{"errors":[],"data":{"a":1}}"#).is_ok());
+    }
+
+    #[test]
+    fn the_query_name_is_logged_not_its_text() {
+        assert_eq!(query_name("query Snapshot($a: String) { x }"), "Snapshot");
+        assert_eq!(query_name("  query Occurrences{ x }"), "Occurrences");
+        assert_eq!(query_name("{ x }"), "anonymous");
+    }
+}

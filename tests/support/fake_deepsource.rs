@@ -1,0 +1,246 @@
+//! An in-memory DeepSource GraphQL API for tests and benchmarks: repositories with open
+//! RepositoryIssues and their occurrences, Relay pages of at most 100 with opaque cursors, and
+//! the failures the real one has (`errors` in a 200, 429 with and without `Retry-After`, 5xx,
+//! 401, one page that fails) on demand.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+
+pub const TOKEN: &str = "dsp_test_token";
+const MAX_PAGE: usize = 100;
+
+#[derive(Clone, Debug, Default)]
+pub struct Finding {
+    pub id: String,
+    pub shortcode: String,
+    pub title: String,
+    pub category: String,
+    pub severity: String,
+    pub analyzer: String,
+    /// (path, begin line, end line)
+    pub occurrences: Vec<(String, i64, i64)>,
+}
+
+impl Finding {
+    /// A finding with `count` occurrences in `file`, one per line from 1.
+    pub fn new(id: &str, shortcode: &str, severity: &str, file: &str, count: usize) -> Self {
+        Self {
+            id: id.into(),
+            shortcode: shortcode.into(),
+            title: format!("{shortcode} in {file}"),
+            category: "BUG_RISK".into(),
+            severity: severity.into(),
+            analyzer: "python".into(),
+            occurrences: (1..=count as i64).map(|l| (file.to_owned(), l, l)).collect(),
+        }
+    }
+}
+
+/// What the next request gets instead of its answer.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    Status(u16),
+    TooManyRequests {
+        retry_after: Option<u64>,
+    },
+    /// A 200 whose `errors` name the field that failed, with what data there was.
+    GraphQlErrors,
+    Unauthorized,
+    /// The answer comes, but one item of its page is missing (as when a listing shifts while
+    /// it is paged): the pages no longer add up to the count.
+    MissingItem,
+    /// The page says more follow but gives no cursor to them.
+    NoCursor,
+}
+
+#[derive(Default)]
+struct State {
+    /// (provider, login, name) → its open findings, in listing order.
+    repositories: BTreeMap<(String, String, String), Vec<Finding>>,
+    faults: VecDeque<(usize, Fault)>,
+    requests: usize,
+}
+
+#[derive(Clone)]
+pub struct FakeDeepSource {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeDeepSource {
+    /// Listens on a free port of 127.0.0.1, on a thread of its own.
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = web::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .app_data(web::JsonConfig::default().limit(1 << 20))
+                .route("/graphql/", web::post().to(handle))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+        Self {
+            url: format!("http://127.0.0.1:{port}/graphql/"),
+            state,
+        }
+    }
+
+    /// Sets what `login/name` (on GitHub) lists as open now.
+    pub fn set_open(&self, login_name: &str, findings: Vec<Finding>) {
+        let (login, name) = login_name.split_once('/').unwrap();
+        self.state
+            .lock()
+            .unwrap()
+            .repositories
+            .insert(("GITHUB".into(), login.into(), name.into()), findings);
+    }
+
+    /// The `n`th request from now (1 = the next one) gets `fault` instead of its answer.
+    pub fn fail_request(&self, n: usize, fault: Fault) {
+        let mut state = self.state.lock().unwrap();
+        let at = state.requests + n;
+        state.faults.push_back((at, fault));
+    }
+
+    pub fn requests(&self) -> usize {
+        self.state.lock().unwrap().requests
+    }
+}
+
+fn offset(after: &Value) -> usize {
+    after
+        .as_str()
+        .and_then(|c| c.strip_prefix("cursor:"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One Relay page of `items` from `after`, at most `first` (and never more than 100) long.
+fn connection<T>(items: &[T], first: usize, after: &Value, node: impl Fn(&T) -> Value) -> Value {
+    let start = offset(after).min(items.len());
+    let end = (start + first.min(MAX_PAGE)).min(items.len());
+    let edges: Vec<Value> = (start..end)
+        .map(|i| json!({ "cursor": format!("cursor:{}", i + 1), "node": node(&items[i]) }))
+        .collect();
+    json!({
+        "totalCount": items.len(),
+        "pageInfo": {
+            "hasNextPage": end < items.len(),
+            "endCursor": if end > start { Value::from(format!("cursor:{end}")) } else { Value::Null },
+        },
+        "edges": edges,
+    })
+}
+
+fn occurrence(o: &(String, i64, i64)) -> Value {
+    json!({ "path": o.0, "beginLine": o.1, "beginColumn": 1, "endLine": o.2, "endColumn": 10,
+            "title": format!("at line {}", o.1) })
+}
+
+fn repository_issue(f: &Finding) -> Value {
+    json!({
+        "id": f.id,
+        "issue": { "shortcode": f.shortcode, "title": f.title, "category": f.category,
+                   "severity": f.severity, "shortDescription": format!("About {}", f.shortcode),
+                   "analyzer": { "shortcode": f.analyzer, "name": "Python" } },
+        // As the real API: the first page of occurrences comes with the issue.
+        "occurrences": connection(&f.occurrences, MAX_PAGE, &Value::Null, occurrence),
+    })
+}
+
+async fn handle(
+    req: HttpRequest,
+    body: web::Json<Value>,
+    state: web::Data<Arc<Mutex<State>>>,
+) -> HttpResponse {
+    let mut state = state.lock().unwrap();
+    state.requests += 1;
+    let now = state.requests;
+    let authorized =
+        req.headers().get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"));
+    if !authorized {
+        return HttpResponse::Unauthorized().json(json!({ "detail": "Invalid token" }));
+    }
+    let mut damage = None;
+    if let Some(i) = state.faults.iter().position(|(at, _)| *at == now) {
+        let (_, fault) = state.faults.remove(i).unwrap();
+        match fault {
+            Fault::MissingItem | Fault::NoCursor => damage = Some(fault),
+            Fault::Status(code) => {
+                return HttpResponse::build(actix_web::http::StatusCode::from_u16(code).unwrap())
+                    .body("upstream trouble")
+            }
+            Fault::TooManyRequests { retry_after } => {
+                let mut answer = HttpResponse::TooManyRequests();
+                if let Some(secs) = retry_after {
+                    answer.insert_header(("retry-after", secs.to_string()));
+                }
+                return answer.json(json!({ "detail": "Request was throttled." }));
+            }
+            Fault::GraphQlErrors => {
+                return HttpResponse::Ok().json(json!({
+                    "errors": [{ "message": "Internal server error", "path": ["repository", "issues"] }],
+                    "data": { "repository": { "issues": null } },
+                }))
+            }
+            Fault::Unauthorized => {
+                return HttpResponse::Unauthorized().json(json!({ "detail": "Token expired" }))
+            }
+        }
+    }
+    let query = body["query"].as_str().unwrap_or_default();
+    let vars = &body["variables"];
+    let data = if query.contains("repository(") {
+        let key = (
+            vars["provider"].as_str().unwrap_or_default().to_owned(),
+            vars["login"].as_str().unwrap_or_default().to_owned(),
+            vars["name"].as_str().unwrap_or_default().to_owned(),
+        );
+        match state.repositories.get(&key) {
+            None => json!({ "repository": null }),
+            Some(findings) => json!({ "repository": {
+                "issues": connection(findings, MAX_PAGE, &vars["after"], repository_issue),
+            }}),
+        }
+    } else if query.contains("node(") {
+        let id = vars["id"].as_str().unwrap_or_default();
+        let found = state.repositories.values().flatten().find(|f| f.id == id);
+        match found {
+            None => json!({ "node": null }),
+            Some(f) => json!({ "node": {
+                "occurrences": connection(&f.occurrences, MAX_PAGE, &vars["after"], occurrence),
+            }}),
+        }
+    } else {
+        return HttpResponse::Ok().json(json!({ "errors": [{ "message": "unknown query" }], "data": null }));
+    };
+    let mut data = data;
+    if damage.is_none() {
+        return HttpResponse::Ok().json(json!({ "data": data }));
+    }
+    let page = match data.get_mut("repository") {
+        Some(repository) => &mut repository["issues"],
+        None => &mut data["node"]["occurrences"],
+    };
+    match damage {
+        Some(Fault::MissingItem) => {
+            page["edges"].as_array_mut().unwrap().pop();
+        }
+        Some(Fault::NoCursor) => {
+            page["pageInfo"] = json!({ "hasNextPage": true, "endCursor": null });
+        }
+        _ => {}
+    }
+    HttpResponse::Ok().json(json!({ "data": data }))
+}
