@@ -34,9 +34,14 @@ impl GitHubError {
 }
 
 pub fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> GitHubError {
-    let message = serde_json::from_str::<serde_json::Value>(body)
-        .ok()
+    let json = serde_json::from_str::<serde_json::Value>(body).ok();
+    let message = json
+        .as_ref()
         .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .map(|message| match json.as_ref().map(field_errors) {
+            Some(errors) if !errors.is_empty() => format!("{message} ({errors})"),
+            _ => message,
+        })
         .unwrap_or_else(|| body.chars().take(200).collect());
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let retry_after = header("retry-after")
@@ -70,6 +75,38 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> GitHubEr
             detail: format!("GitHub answered {status}: {message}"),
         },
     }
+}
+
+/// GitHub's `errors[]` (a 422 names each refused field: `resource`, `field`, `code`, sometimes a
+/// `message`), so a dead job says what to fix and not only "Validation Failed". Entries are
+/// objects or, on some endpoints, plain strings; at most a few are kept, each bounded.
+fn field_errors(json: &serde_json::Value) -> String {
+    let Some(errors) = json["errors"].as_array() else {
+        return String::new();
+    };
+    let text =
+        |v: &serde_json::Value, key: &str| v[key].as_str().map(|s| s.chars().take(200).collect::<String>());
+    errors
+        .iter()
+        .take(5)
+        .filter_map(|e| match e {
+            serde_json::Value::String(s) => Some(s.chars().take(200).collect()),
+            serde_json::Value::Object(_) => {
+                let mut parts = Vec::new();
+                for key in ["resource", "field", "code"] {
+                    if let Some(value) = text(e, key) {
+                        parts.push(format!("{key}={value}"));
+                    }
+                }
+                if let Some(message) = text(e, "message") {
+                    parts.push(format!("message={message:?}"));
+                }
+                (!parts.is_empty()).then(|| parts.join(" "))
+            }
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -177,6 +214,12 @@ mod tests {
             assert!(matches!(e, GitHubError::Transient { .. }), "{status}");
         }
         assert!(!GitHubError::Transient { detail: "x".into() }.is_definite());
+        let body = r#"{"message":"Validation Failed","errors":[{"resource":"Issue","code":"custom","field":"title","message":"title is too long (maximum is 256 characters)"},"a plain one"]}"#;
+        let e = classify(StatusCode::UNPROCESSABLE_ENTITY, &none, body);
+        assert_eq!(
+            e.to_string(),
+            r#"GitHub answered 422: Validation Failed (resource=Issue field=title code=custom message="title is too long (maximum is 256 characters)"; a plain one)"#
+        );
         assert!(GitHubError::Permanent {
             status: 422,
             detail: "x".into()

@@ -16,6 +16,7 @@ mod signature;
 mod sync;
 mod sync_faults;
 mod sync_inputs;
+mod sync_limits;
 mod sync_properties;
 mod sync_recovery;
 #[path = "../support/tcp_proxy.rs"]
