@@ -29,6 +29,9 @@ pub struct ClaimedJob {
     pub event_id: String,
     pub attempts: i32,
     pub last_error: Option<String>,
+    /// When the event says it happened, but never later than its receipt plus
+    /// `MAX_EVENT_CLOCK_SKEW`: the newest event's metadata wins, and one event dated far ahead
+    /// (a broken clock, milliseconds read as seconds) would otherwise win over every later one.
     pub event_time: DateTime<Utc>,
     pub body: Vec<u8>,
 }
@@ -55,6 +58,9 @@ pub fn fenced(result: sqlx::postgres::PgQueryResult) -> Result<(), StoreError> {
 /// holds an unbounded number of bodies in memory.
 const MAX_JOBS_PER_CLAIM: i64 = 200;
 const MAX_CLAIM_BYTES: i64 = 8 * 1024 * 1024;
+/// How far ahead of its receipt an event's own time is believed: DeepSource's clock may run a
+/// little ahead of ours, but no event is sent before it happens.
+pub const MAX_EVENT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// Leases one finding that has due jobs, and claims them: several events of one finding are
 /// applied together and GitHub is driven once. `None` when nothing is due.
@@ -120,13 +126,15 @@ pub async fn claim(pool: &PgPool, lease: Duration) -> Result<Option<Claim>, sqlx
                    FROM sized WHERE j.id = sized.id AND sized.upto - sized.size < $4
                    RETURNING j.id, j.event_id, j.attempts, j.last_error
                )
-               SELECT c.id, c.event_id, c.attempts, c.last_error, e.event_time, e.body
+               SELECT c.id, c.event_id, c.attempts, c.last_error, e.body,
+                      LEAST(e.event_time, e.received_at + make_interval(secs => $5)) AS "event_time!"
                FROM claimed c JOIN webhook_events e ON e.id = c.event_id
-               ORDER BY e.event_time, c.id"#,
+               ORDER BY "event_time!", c.id"#,
             finding_id,
             lease_secs,
             MAX_JOBS_PER_CLAIM,
-            MAX_CLAIM_BYTES
+            MAX_CLAIM_BYTES,
+            MAX_EVENT_CLOCK_SKEW.as_secs_f64()
         )
         .fetch_all(&mut *tx)
         .await?;
