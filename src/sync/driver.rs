@@ -10,6 +10,7 @@ use super::lease::{Lease, StoreError};
 use super::pacing::{Pacer, Slot};
 use super::render::{render, with_comment_marker, IssueContent};
 use super::store::{self, Call, Finding, JobEnd, Link};
+use super::target::target;
 use crate::configuration::{GitHubSettings, ReopenPolicy, SyncSettings};
 use crate::domain::RepoSlug;
 
@@ -51,6 +52,9 @@ pub struct Driver {
     pacer: Pacer,
     github_settings: GitHubSettings,
     sync: SyncSettings,
+    /// Of the settings that decide what is synced (`due.rs`): recorded on a finding these
+    /// settings leave off GitHub, so a worker with other settings looks at it again.
+    fingerprint: String,
 }
 
 impl Driver {
@@ -62,6 +66,7 @@ impl Driver {
     ) -> Self {
         Self {
             pacer: Pacer::new(pool.clone(), &github_settings),
+            fingerprint: super::due::fingerprint(&github_settings, &sync),
             pool,
             github,
             github_settings,
@@ -69,47 +74,12 @@ impl Driver {
         }
     }
 
-    pub fn is_dry_run(&self) -> bool {
-        self.github.is_none()
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
-    /// Where this finding's issue lives, or why it is not synced.
-    fn target(&self, finding: &Finding) -> Result<RepoSlug, String> {
-        if let Some(repo) = &finding.github_repo {
-            return RepoSlug::parse(repo);
-        }
-        if !self.sync.categories.is_empty()
-            && !self
-                .sync
-                .categories
-                .contains(&finding.category.to_ascii_uppercase())
-        {
-            return Err(format!("category {} is not in SYNC_CATEGORIES", finding.category));
-        }
-        if !self.sync.analyzers.is_empty() && !self.sync.analyzers.contains(&finding.analyzer_shortcode) {
-            return Err(format!(
-                "analyzer {} is not in SYNC_ANALYZERS",
-                finding.analyzer_shortcode
-            ));
-        }
-        if let Some(repo) = &self.github_settings.repo_override {
-            return Ok(repo.clone());
-        }
-        let from_url = || {
-            match finding.vcs_url.as_str() {
-            "" => Err("no event has given repository.vcsUrl yet, so the GitHub repository is unknown (GITHUB_REPO names one for every finding)".to_owned()),
-            url => RepoSlug::from_vcs_url(url),
-        }
-        };
-        match finding.vcs_provider.as_str() {
-            "GITHUB" => from_url(),
-            "GITHUB_ENTERPRISE" if self.github_settings.api_url_configured => from_url(),
-            "GITHUB_ENTERPRISE" => Err("GITHUB_ENTERPRISE repository, but GITHUB_API_URL is not set".into()),
-            "" => Err("no event has given repository.vcsProvider yet (GITHUB_REPO names a repository for every finding)".into()),
-            other => Err(format!(
-                "{other} repositories are not on GitHub (set GITHUB_REPO to track them in one)"
-            )),
-        }
+    pub fn is_dry_run(&self) -> bool {
+        self.github.is_none()
     }
 
     /// Drives GitHub for one finding and says how its jobs end.
@@ -117,16 +87,23 @@ impl Driver {
         let Some(finding) = store::load_finding(&self.pool, &lease.finding_id, CALL_SETTLE).await? else {
             return Ok(JobEnd::Done);
         };
-        let repo = match self.target(&finding) {
+        let repo = match target(&finding, &self.github_settings, &self.sync) {
             Ok(repo) => repo,
-            Err(reason) => return Ok(JobEnd::Skipped(reason)),
+            Err(reason) => {
+                self.leave_off(lease).await?;
+                return Ok(JobEnd::Skipped(reason));
+            }
         };
         let Some(github) = &self.github else {
             self.dry_run(&finding, &repo).await?;
+            self.leave_off(lease).await?;
             return Ok(JobEnd::Done);
         };
         match self.reconcile(github, lease, finding, &repo).await {
-            Ok(()) => Ok(JobEnd::Done),
+            Ok(()) => {
+                store::set_unsynced_under(&self.pool, lease, None).await?;
+                Ok(JobEnd::Done)
+            }
             Err(SyncError::Budget(wait)) => Ok(JobEnd::Retry {
                 after: wait,
                 error: format!("GitHub write budget exhausted; next write allowed in {wait:?}"),
@@ -150,7 +127,10 @@ impl Driver {
                 error: detail,
                 counted: true,
             }),
-            Err(SyncError::GitHub(e @ GitHubError::Permanent { .. })) => Ok(JobEnd::Dead(e.to_string())),
+            Err(SyncError::GitHub(e @ GitHubError::Permanent { .. })) => {
+                self.leave_off(lease).await?;
+                Ok(JobEnd::Dead(e.to_string()))
+            }
             Err(other) => Err(other),
         }
     }
@@ -349,6 +329,13 @@ impl Driver {
             }
             Some(wait) => Err(SyncError::Budget(wait)),
         }
+    }
+
+    /// Skipped, dry or refused: the finding stays due for a worker whose settings differ (see
+    /// `due.rs`); only a sync that made GitHub match settles it.
+    async fn leave_off(&self, lease: &Lease) -> Result<(), SyncError> {
+        store::set_unsynced_under(&self.pool, lease, Some(&self.fingerprint)).await?;
+        Ok(())
     }
 
     /// Without credentials: say what would be done, and record it.

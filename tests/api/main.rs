@@ -14,6 +14,7 @@ mod outage;
 mod pacing;
 mod signature;
 mod sync;
+mod sync_due;
 mod sync_faults;
 mod sync_inputs;
 mod sync_limits;
