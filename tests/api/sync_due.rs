@@ -6,7 +6,9 @@ use std::time::Duration;
 use deepsource_sync::configuration::{GitHubAuth, Settings};
 use deepsource_sync::sync::Worker;
 
-use crate::helpers::{issue_event, spawn_app_with, TestApp, INTRODUCED, SAMPLE_REPO};
+use crate::helpers::{
+    issue_event, spawn_app, spawn_app_with, Fault, TestApp, INTRODUCED, RESOLVED, SAMPLE_REPO,
+};
 
 const FINDING: &str = "PhVnb3NpdG9yeUl8c3VlOnp4a2E2bA==";
 const T: i64 = 1_700_000_000;
@@ -118,4 +120,80 @@ async fn a_synced_finding_costs_a_start_nothing() {
     start_worker(&app, &app.settings).await;
     start_worker(&app, &app.settings).await;
     assert_eq!((job_count(&app).await, app.github.calls().len()), (jobs, calls));
+}
+
+#[tokio::test]
+async fn a_finding_whose_attempts_ran_out_is_synced_by_the_next_start() {
+    let app = spawn_app().await;
+    for _ in 0..10 {
+        app.github.fail_next("POST", Fault::Status(502));
+    }
+    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 2, T)).await;
+    for _ in 0..10 {
+        app.worker().run_once().await.unwrap();
+        app.make_everything_due().await;
+    }
+    assert_eq!(app.job_of("1").await.0, "dead");
+    assert!(app.github.issues(SAMPLE_REPO).is_empty());
+
+    start_worker(&app, &app.settings).await;
+    let issues = app.github.issues(SAMPLE_REPO);
+    assert_eq!(issues.len(), 1, "its job is dead, the finding is not");
+    assert!(issues[0].body.contains("| Open occurrences | 2 |"));
+}
+
+#[tokio::test]
+async fn a_refusal_is_looked_at_again_only_under_other_settings() {
+    let app = spawn_app().await;
+    app.github.remove_repo(SAMPLE_REPO);
+    app.sync_event(INTRODUCED, "1", FINDING, 1, T).await;
+    let (status, error, _) = app.job_of("1").await;
+    assert_eq!(status, "dead");
+    assert!(error.unwrap().contains("404"));
+
+    // The same settings would be refused the same way: a start does not ask again.
+    let (jobs, calls) = (job_count(&app).await, app.github.calls().len());
+    start_worker(&app, &app.settings).await;
+    assert_eq!((job_count(&app).await, app.github.calls().len()), (jobs, calls));
+
+    let mut tracker = app.settings.clone();
+    tracker.github.repo_override = Some(deepsource_sync::domain::RepoSlug::parse("acme/tracker").unwrap());
+    start_worker(&app, &tracker).await;
+    assert_eq!(app.github.issues("acme/tracker").len(), 1);
+}
+
+#[tokio::test]
+async fn a_close_a_dry_run_would_have_made_is_made_by_the_next_start_with_credentials() {
+    let app = spawn_app().await;
+    app.sync_event(INTRODUCED, "1", FINDING, 1, T).await;
+    assert_eq!(app.github.issues(SAMPLE_REPO)[0].state, "open");
+
+    let mut dry = app.settings.clone();
+    dry.github.auth = GitHubAuth::DryRun;
+    app.deliver(&issue_event(RESOLVED, "2", FINDING, 1, T + 1)).await;
+    start_worker(&app, &dry).await;
+    assert_eq!(app.job_of("2").await.0, "done");
+    assert_eq!(app.github.issues(SAMPLE_REPO)[0].state, "open", "dry");
+
+    start_worker(&app, &app.settings).await;
+    let issue = &app.github.issues(SAMPLE_REPO)[0];
+    assert_eq!(issue.state, "closed");
+    assert_eq!(issue.comments.len(), 1);
+}
+
+#[tokio::test]
+async fn findings_an_older_release_left_off_github_are_found_by_their_count() {
+    let app = spawn_app_with(|s| s.github.auth = GitHubAuth::DryRun).await;
+    app.sync_event(INTRODUCED, "1", FINDING, 2, T).await;
+    // As an older release left it: a dry run recorded nothing on the finding.
+    sqlx::query("UPDATE findings SET unsynced_under = NULL")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let mut with_token = app.settings.clone();
+    with_token.github.auth = GitHubAuth::Token(crate::fake_github::TOKEN.to_owned().into());
+    start_worker(&app, &with_token).await;
+    let issues = app.github.issues(SAMPLE_REPO);
+    assert_eq!(issues.len(), 1);
+    assert!(issues[0].body.contains("| Open occurrences | 2 |"));
 }
