@@ -338,22 +338,32 @@ impl Driver {
         Ok(())
     }
 
-    /// Without credentials: say what would be done, and record it.
+    /// Without credentials: say what would be done, and record it; nothing when GitHub already
+    /// shows what is wanted. The finding stays due (`leave_off`): the first run with
+    /// credentials does it.
     async fn dry_run(&self, finding: &Finding, repo: &RepoSlug) -> Result<(), SyncError> {
-        let action = if finding.open_occurrences > 0 {
-            "create"
-        } else {
-            "close"
+        let content = render(finding);
+        let open_wanted = finding.open_occurrences > 0;
+        let is_open = finding.github_state.as_deref() == Some("open");
+        let stale = finding.github_content_hash.as_deref() != Some(content.hash().as_str());
+        let action = match (finding.github_issue_number, is_open, open_wanted) {
+            (None, _, true) => "create",
+            (Some(_), false, true) if self.sync.reopen_policy == ReopenPolicy::New => "create",
+            (Some(_), false, true) => "reopen",
+            (Some(_), true, false) => "close",
+            (Some(_), true, true) if stale => "update",
+            _ => return Ok(()),
         };
         tracing::info!(
             finding = %finding.id,
             repository = %repo,
             action,
             open_occurrences = finding.open_occurrences,
-            title = %render(finding).title,
+            title = %content.title,
             "dry run (no GitHub credentials): would {action} the issue"
         );
-        store::record_action(&self.pool, &finding.id, action, &repo.to_string(), None, true).await?;
+        let number = finding.github_issue_number.filter(|_| action != "create");
+        store::record_action(&self.pool, &finding.id, action, &repo.to_string(), number, true).await?;
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ use secrecy::ExposeSecret;
 const BATCH: i64 = 500;
 
 /// Everything that decides whether and how a finding reaches GitHub: credentials (present, and
-/// which), where issues go, the filters, the reopen policy, and the release (a new one may fit
+/// which), where issues go, the filters, the reopen policy, and the version (a new one may fit
 /// what an older one could not). Secrets enter only hashed.
 pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings) -> String {
     let hash = |text: &str| hex::encode(&Sha256::digest(text.as_bytes())[..8]);
@@ -45,7 +45,8 @@ pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings) -> String {
 /// `fingerprint` and has no job queued already: left off under other settings (or not settled
 /// by any sync), or, whatever the last sync said, open occurrences without an open linked issue
 /// or an open issue with none. Walks the findings once, in id order and bounded batches, so it
-/// ends however many there are. Returns how many it queued.
+/// ends however many there are. Two workers starting together may both queue one finding; its
+/// jobs are claimed together, so it is still driven once. Returns how many it queued.
 #[tracing::instrument(skip_all, fields(fingerprint = %fingerprint))]
 pub async fn enqueue_due(pool: &PgPool, fingerprint: &str) -> Result<u64, sqlx::Error> {
     let mut after = String::new();

@@ -197,3 +197,19 @@ async fn findings_an_older_release_left_off_github_are_found_by_their_count() {
     assert_eq!(issues.len(), 1);
     assert!(issues[0].body.contains("| Open occurrences | 2 |"));
 }
+
+#[tokio::test]
+async fn a_dry_run_records_only_what_it_would_do() {
+    let app = spawn_app_with(|s| s.github.auth = GitHubAuth::DryRun).await;
+    let actions = || async {
+        sqlx::query_as::<_, (String, bool)>("SELECT action, dry_run FROM sync_actions ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap()
+    };
+    // Resolved before any introduce: there is no issue, and none is wanted.
+    app.sync_event(RESOLVED, "1", FINDING, 1, T).await;
+    assert_eq!(actions().await, []);
+    app.sync_event(INTRODUCED, "2", FINDING, 2, T + 1).await;
+    assert_eq!(actions().await, [("create".to_owned(), true)]);
+}

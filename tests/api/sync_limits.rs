@@ -134,3 +134,20 @@ async fn a_validation_failure_keeps_githubs_errors_in_the_jobs_last_error() {
         assert!(error.contains(part), "{part} in {error}");
     }
 }
+
+#[tokio::test]
+async fn an_update_is_fitted_as_a_create_is() {
+    let app = spawn_app().await;
+    app.sync_event(INTRODUCED, "1", FINDING, 1, T).await;
+    let long = issue_event_with(INTRODUCED, "2", FINDING, 1, T + 1, |o| {
+        o["issue"]["title"] = "@x".repeat(200).into();
+        o["issue"]["shortDescription"] = "<".repeat(16_500).into();
+    });
+    app.deliver(&long).await;
+    app.run_worker().await.unwrap();
+    let (status, error, _) = app.job_of("2").await;
+    assert_eq!(status, "done", "{error:?}");
+    let issue = &app.github.issues(SAMPLE_REPO)[0];
+    assert!(issue.body.starts_with("&lt;") && issue.body.contains("| Open occurrences | 2 |"));
+    assert!(issue.title.chars().count() <= 256 && issue.title.ends_with("… (CRT-A0016)"));
+}
