@@ -16,7 +16,6 @@ ALTER TABLE sync_jobs ALTER COLUMN event_id DROP NOT NULL;
 -- fingerprint differs queues a reconciliation for it, so nothing a dry run or a filter passed
 -- over is lost, and a start with the same settings does nothing again.
 ALTER TABLE findings ADD COLUMN unsynced_under text;
-CREATE INDEX findings_unsynced ON findings (id) WHERE unsynced_under IS NOT NULL;
 
 -- What earlier releases left behind: a finding whose last job was skipped or dead (a dry run
 -- ended its jobs `done`, and is found by comparing its count with its issue at start-up).

@@ -196,7 +196,7 @@ impl Worker {
 
     /// What a worker does first: queues the findings these settings may sync differently from
     /// the settings that last looked at them (see `due.rs`).
-    pub async fn queue_due_findings(&self) -> Result<u64, sqlx::Error> {
+    async fn queue_due_findings(&self) -> Result<u64, sqlx::Error> {
         due::enqueue_due(&self.pool, self.driver.fingerprint()).await
     }
 
