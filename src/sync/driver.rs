@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use super::github::{GitHub, GitHubError, IssuePatch, RemoteIssue};
+use super::github_errors::backoff;
 use super::lease::{Lease, StoreError};
 use super::pacing::{Pacer, Slot};
 use super::render::{render, with_comment_marker, IssueContent};
@@ -365,47 +366,5 @@ impl Driver {
         let number = finding.github_issue_number.filter(|_| action != "create");
         store::record_action(&self.pool, &finding.id, action, &repo.to_string(), number, true).await?;
         Ok(())
-    }
-}
-
-/// Exponential backoff with jitter: about 2 s, 4 s, 8 s … capped at 10 minutes.
-pub fn backoff(attempts: i32) -> Duration {
-    let exp = attempts.clamp(1, 9) - 1;
-    let base_ms = 2_000u64 << exp;
-    let jitter = rand::random_range(0.75..1.25);
-    Duration::from_millis(((base_ms as f64) * jitter) as u64).min(Duration::from_secs(600))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_then_is_capped() {
-        for _ in 0..50 {
-            let waits: Vec<Duration> = (0..=12).map(backoff).collect();
-            // 0 and 1 are the first retry: about 2 s, jittered by a quarter either way.
-            for w in &waits[..2] {
-                assert!(
-                    *w >= Duration::from_millis(1500) && *w < Duration::from_millis(2500),
-                    "{w:?}"
-                );
-            }
-            let a4 = waits[4];
-            assert!(
-                a4 >= Duration::from_millis(12_000) && a4 < Duration::from_millis(20_000),
-                "{a4:?}"
-            );
-            // 2 s · 2^8 = 512 s at the ninth attempt, and never more than 10 minutes after.
-            for w in &waits[9..] {
-                assert!(
-                    *w >= Duration::from_millis(384_000) && *w <= Duration::from_secs(600),
-                    "{w:?}"
-                );
-            }
-        }
-        // Jitter spreads retries of many findings apart.
-        let spread: std::collections::HashSet<_> = (0..20).map(|_| backoff(3)).collect();
-        assert!(spread.len() > 1);
     }
 }

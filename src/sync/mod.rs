@@ -21,9 +21,9 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-pub use driver::backoff;
 use driver::{Driver, SyncError};
 pub use github::GitHub;
+pub use github_errors::backoff;
 use lease::{Claim, Heartbeat, StoreError};
 pub use neutralise::neutralise;
 pub use pacing::{Pacer, Slot};
