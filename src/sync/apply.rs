@@ -30,9 +30,15 @@ pub async fn apply_claim(pool: &PgPool, claim: &Claim) -> Result<Applied, SyncEr
             applied.dead.push((job.id, reason));
             continue;
         }
-        match FindingEvent::parse(&job.body, job.event_time) {
+        let (Some(event_id), Some(body), Some(event_time)) = (&job.event_id, &job.body, job.event_time)
+        else {
+            // A reconciliation: nothing to apply, the finding is driven as it stands.
+            applied.applicable.push(job.id);
+            continue;
+        };
+        match FindingEvent::parse(body, event_time) {
             Ok(parsed) if parsed.object.id == claim.lease.finding_id => {
-                events.push((job.id, job.event_id.as_str(), parsed))
+                events.push((job.id, event_id.as_str(), parsed))
             }
             Ok(parsed) => {
                 let reason = format!(
@@ -42,7 +48,7 @@ pub async fn apply_claim(pool: &PgPool, claim: &Claim) -> Result<Applied, SyncEr
                 applied.dead.push((job.id, reason));
             }
             Err(reason) => {
-                tracing::warn!(delivery_id = %job.event_id, reason, "an issue event cannot be synced");
+                tracing::warn!(delivery_id = %event_id, reason, "an issue event cannot be synced");
                 applied.dead.push((job.id, reason));
             }
         }

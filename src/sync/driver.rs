@@ -6,10 +6,12 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use super::github::{GitHub, GitHubError, IssuePatch, RemoteIssue};
+use super::github_errors::backoff;
 use super::lease::{Lease, StoreError};
 use super::pacing::{Pacer, Slot};
 use super::render::{render, with_comment_marker, IssueContent};
 use super::store::{self, Call, Finding, JobEnd, Link};
+use super::target::target;
 use crate::configuration::{GitHubSettings, ReopenPolicy, SyncSettings};
 use crate::domain::RepoSlug;
 
@@ -51,6 +53,9 @@ pub struct Driver {
     pacer: Pacer,
     github_settings: GitHubSettings,
     sync: SyncSettings,
+    /// Of the settings that decide what is synced (`due.rs`): recorded on a finding these
+    /// settings leave off GitHub, so a worker with other settings looks at it again.
+    fingerprint: String,
 }
 
 impl Driver {
@@ -62,6 +67,7 @@ impl Driver {
     ) -> Self {
         Self {
             pacer: Pacer::new(pool.clone(), &github_settings),
+            fingerprint: super::due::fingerprint(&github_settings, &sync),
             pool,
             github,
             github_settings,
@@ -69,47 +75,12 @@ impl Driver {
         }
     }
 
-    pub fn is_dry_run(&self) -> bool {
-        self.github.is_none()
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
-    /// Where this finding's issue lives, or why it is not synced.
-    fn target(&self, finding: &Finding) -> Result<RepoSlug, String> {
-        if let Some(repo) = &finding.github_repo {
-            return RepoSlug::parse(repo);
-        }
-        if !self.sync.categories.is_empty()
-            && !self
-                .sync
-                .categories
-                .contains(&finding.category.to_ascii_uppercase())
-        {
-            return Err(format!("category {} is not in SYNC_CATEGORIES", finding.category));
-        }
-        if !self.sync.analyzers.is_empty() && !self.sync.analyzers.contains(&finding.analyzer_shortcode) {
-            return Err(format!(
-                "analyzer {} is not in SYNC_ANALYZERS",
-                finding.analyzer_shortcode
-            ));
-        }
-        if let Some(repo) = &self.github_settings.repo_override {
-            return Ok(repo.clone());
-        }
-        let from_url = || {
-            match finding.vcs_url.as_str() {
-            "" => Err("no event has given repository.vcsUrl yet, so the GitHub repository is unknown (GITHUB_REPO names one for every finding)".to_owned()),
-            url => RepoSlug::from_vcs_url(url),
-        }
-        };
-        match finding.vcs_provider.as_str() {
-            "GITHUB" => from_url(),
-            "GITHUB_ENTERPRISE" if self.github_settings.api_url_configured => from_url(),
-            "GITHUB_ENTERPRISE" => Err("GITHUB_ENTERPRISE repository, but GITHUB_API_URL is not set".into()),
-            "" => Err("no event has given repository.vcsProvider yet (GITHUB_REPO names a repository for every finding)".into()),
-            other => Err(format!(
-                "{other} repositories are not on GitHub (set GITHUB_REPO to track them in one)"
-            )),
-        }
+    pub fn is_dry_run(&self) -> bool {
+        self.github.is_none()
     }
 
     /// Drives GitHub for one finding and says how its jobs end.
@@ -117,16 +88,23 @@ impl Driver {
         let Some(finding) = store::load_finding(&self.pool, &lease.finding_id, CALL_SETTLE).await? else {
             return Ok(JobEnd::Done);
         };
-        let repo = match self.target(&finding) {
+        let repo = match target(&finding, &self.github_settings, &self.sync) {
             Ok(repo) => repo,
-            Err(reason) => return Ok(JobEnd::Skipped(reason)),
+            Err(reason) => {
+                self.leave_off(lease).await?;
+                return Ok(JobEnd::Skipped(reason));
+            }
         };
         let Some(github) = &self.github else {
             self.dry_run(&finding, &repo).await?;
+            self.leave_off(lease).await?;
             return Ok(JobEnd::Done);
         };
         match self.reconcile(github, lease, finding, &repo).await {
-            Ok(()) => Ok(JobEnd::Done),
+            Ok(()) => {
+                store::set_unsynced_under(&self.pool, lease, None).await?;
+                Ok(JobEnd::Done)
+            }
             Err(SyncError::Budget(wait)) => Ok(JobEnd::Retry {
                 after: wait,
                 error: format!("GitHub write budget exhausted; next write allowed in {wait:?}"),
@@ -150,7 +128,10 @@ impl Driver {
                 error: detail,
                 counted: true,
             }),
-            Err(SyncError::GitHub(e @ GitHubError::Permanent { .. })) => Ok(JobEnd::Dead(e.to_string())),
+            Err(SyncError::GitHub(e @ GitHubError::Permanent { .. })) => {
+                self.leave_off(lease).await?;
+                Ok(JobEnd::Dead(e.to_string()))
+            }
             Err(other) => Err(other),
         }
     }
@@ -351,64 +332,39 @@ impl Driver {
         }
     }
 
-    /// Without credentials: say what would be done, and record it.
+    /// Skipped, dry or refused: the finding stays due for a worker whose settings differ (see
+    /// `due.rs`); only a sync that made GitHub match settles it.
+    async fn leave_off(&self, lease: &Lease) -> Result<(), SyncError> {
+        store::set_unsynced_under(&self.pool, lease, Some(&self.fingerprint)).await?;
+        Ok(())
+    }
+
+    /// Without credentials: say what would be done, and record it; nothing when GitHub already
+    /// shows what is wanted. The finding stays due (`leave_off`): the first run with
+    /// credentials does it.
     async fn dry_run(&self, finding: &Finding, repo: &RepoSlug) -> Result<(), SyncError> {
-        let action = if finding.open_occurrences > 0 {
-            "create"
-        } else {
-            "close"
+        let content = render(finding);
+        let open_wanted = finding.open_occurrences > 0;
+        let is_open = finding.github_state.as_deref() == Some("open");
+        let stale = finding.github_content_hash.as_deref() != Some(content.hash().as_str());
+        let action = match (finding.github_issue_number, is_open, open_wanted) {
+            (None, _, true) => "create",
+            (Some(_), false, true) if self.sync.reopen_policy == ReopenPolicy::New => "create",
+            (Some(_), false, true) => "reopen",
+            (Some(_), true, false) => "close",
+            (Some(_), true, true) if stale => "update",
+            _ => return Ok(()),
         };
         tracing::info!(
             finding = %finding.id,
             repository = %repo,
             action,
             open_occurrences = finding.open_occurrences,
-            title = %render(finding).title,
+            title = %content.title,
             "dry run (no GitHub credentials): would {action} the issue"
         );
-        store::record_action(&self.pool, &finding.id, action, &repo.to_string(), None, true).await?;
+        let number = finding.github_issue_number.filter(|_| action != "create");
+        store::record_action(&self.pool, &finding.id, action, &repo.to_string(), number, true).await?;
         Ok(())
-    }
-}
-
-/// Exponential backoff with jitter: about 2 s, 4 s, 8 s … capped at 10 minutes.
-pub fn backoff(attempts: i32) -> Duration {
-    let exp = attempts.clamp(1, 9) - 1;
-    let base_ms = 2_000u64 << exp;
-    let jitter = rand::random_range(0.75..1.25);
-    Duration::from_millis(((base_ms as f64) * jitter) as u64).min(Duration::from_secs(600))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_then_is_capped() {
-        for _ in 0..50 {
-            let waits: Vec<Duration> = (0..=12).map(backoff).collect();
-            // 0 and 1 are the first retry: about 2 s, jittered by a quarter either way.
-            for w in &waits[..2] {
-                assert!(
-                    *w >= Duration::from_millis(1500) && *w < Duration::from_millis(2500),
-                    "{w:?}"
-                );
-            }
-            let a4 = waits[4];
-            assert!(
-                a4 >= Duration::from_millis(12_000) && a4 < Duration::from_millis(20_000),
-                "{a4:?}"
-            );
-            // 2 s · 2^8 = 512 s at the ninth attempt, and never more than 10 minutes after.
-            for w in &waits[9..] {
-                assert!(
-                    *w >= Duration::from_millis(384_000) && *w <= Duration::from_secs(600),
-                    "{w:?}"
-                );
-            }
-        }
-        // Jitter spreads retries of many findings apart.
-        let spread: std::collections::HashSet<_> = (0..20).map(|_| backoff(3)).collect();
-        assert!(spread.len() > 1);
     }
 }

@@ -34,9 +34,14 @@ impl GitHubError {
 }
 
 pub fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> GitHubError {
-    let message = serde_json::from_str::<serde_json::Value>(body)
-        .ok()
+    let json = serde_json::from_str::<serde_json::Value>(body).ok();
+    let message = json
+        .as_ref()
         .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .map(|message| match json.as_ref().map(field_errors) {
+            Some(errors) if !errors.is_empty() => format!("{message} ({errors})"),
+            _ => message,
+        })
         .unwrap_or_else(|| body.chars().take(200).collect());
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let retry_after = header("retry-after")
@@ -70,6 +75,46 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> GitHubEr
             detail: format!("GitHub answered {status}: {message}"),
         },
     }
+}
+
+/// GitHub's `errors[]` (a 422 names each refused field: `resource`, `field`, `code`, sometimes a
+/// `message`), so a dead job says what to fix and not only "Validation Failed". Entries are
+/// objects or, on some endpoints, plain strings; at most a few are kept, each bounded.
+fn field_errors(json: &serde_json::Value) -> String {
+    let Some(errors) = json["errors"].as_array() else {
+        return String::new();
+    };
+    let text =
+        |v: &serde_json::Value, key: &str| v[key].as_str().map(|s| s.chars().take(200).collect::<String>());
+    errors
+        .iter()
+        .take(5)
+        .filter_map(|e| match e {
+            serde_json::Value::String(s) => Some(s.chars().take(200).collect()),
+            serde_json::Value::Object(_) => {
+                let mut parts = Vec::new();
+                for key in ["resource", "field", "code"] {
+                    if let Some(value) = text(e, key) {
+                        parts.push(format!("{key}={value}"));
+                    }
+                }
+                if let Some(message) = text(e, "message") {
+                    parts.push(format!("message={message:?}"));
+                }
+                (!parts.is_empty()).then(|| parts.join(" "))
+            }
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Exponential backoff with jitter: about 2 s, 4 s, 8 s … capped at 10 minutes.
+pub fn backoff(attempts: i32) -> Duration {
+    let exp = attempts.clamp(1, 9) - 1;
+    let base_ms = 2_000u64 << exp;
+    let jitter = rand::random_range(0.75..1.25);
+    Duration::from_millis(((base_ms as f64) * jitter) as u64).min(Duration::from_secs(600))
 }
 
 #[cfg(test)]
@@ -177,10 +222,45 @@ mod tests {
             assert!(matches!(e, GitHubError::Transient { .. }), "{status}");
         }
         assert!(!GitHubError::Transient { detail: "x".into() }.is_definite());
+        let body = r#"{"message":"Validation Failed","errors":[{"resource":"Issue","code":"custom","field":"title","message":"title is too long (maximum is 256 characters)"},"a plain one"]}"#;
+        let e = classify(StatusCode::UNPROCESSABLE_ENTITY, &none, body);
+        assert_eq!(
+            e.to_string(),
+            r#"GitHub answered 422: Validation Failed (resource=Issue field=title code=custom message="title is too long (maximum is 256 characters)"; a plain one)"#
+        );
         assert!(GitHubError::Permanent {
             status: 422,
             detail: "x".into()
         }
         .is_definite());
+    }
+
+    #[test]
+    fn backoff_grows_then_is_capped() {
+        for _ in 0..50 {
+            let waits: Vec<Duration> = (0..=12).map(backoff).collect();
+            // 0 and 1 are the first retry: about 2 s, jittered by a quarter either way.
+            for w in &waits[..2] {
+                assert!(
+                    *w >= Duration::from_millis(1500) && *w < Duration::from_millis(2500),
+                    "{w:?}"
+                );
+            }
+            let a4 = waits[4];
+            assert!(
+                a4 >= Duration::from_millis(12_000) && a4 < Duration::from_millis(20_000),
+                "{a4:?}"
+            );
+            // 2 s · 2^8 = 512 s at the ninth attempt, and never more than 10 minutes after.
+            for w in &waits[9..] {
+                assert!(
+                    *w >= Duration::from_millis(384_000) && *w <= Duration::from_secs(600),
+                    "{w:?}"
+                );
+            }
+        }
+        // Jitter spreads retries of many findings apart.
+        let spread: std::collections::HashSet<_> = (0..20).map(|_| backoff(3)).collect();
+        assert!(spread.len() > 1);
     }
 }

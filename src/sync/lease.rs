@@ -23,14 +23,19 @@ pub struct Claim {
     pub jobs: Vec<ClaimedJob>,
 }
 
+/// A claimed job. The event fields are `None` for a reconciliation (see `due.rs`), which has
+/// no event to apply and only asks for the finding to be driven.
 #[derive(Debug)]
 pub struct ClaimedJob {
     pub id: i64,
-    pub event_id: String,
+    pub event_id: Option<String>,
     pub attempts: i32,
     pub last_error: Option<String>,
-    pub event_time: DateTime<Utc>,
-    pub body: Vec<u8>,
+    /// When the event says it happened, but never later than its receipt plus
+    /// `MAX_EVENT_CLOCK_SKEW`: the newest event's metadata wins, and one event dated far ahead
+    /// (a broken clock, milliseconds read as seconds) would otherwise win over every later one.
+    pub event_time: Option<DateTime<Utc>>,
+    pub body: Option<Vec<u8>>,
 }
 
 /// A state write was refused because another worker holds the finding now.
@@ -55,6 +60,9 @@ pub fn fenced(result: sqlx::postgres::PgQueryResult) -> Result<(), StoreError> {
 /// holds an unbounded number of bodies in memory.
 const MAX_JOBS_PER_CLAIM: i64 = 200;
 const MAX_CLAIM_BYTES: i64 = 8 * 1024 * 1024;
+/// How far ahead of its receipt an event's own time is believed: DeepSource's clock may run a
+/// little ahead of ours, but no event is sent before it happens.
+pub const MAX_EVENT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// Leases one finding that has due jobs, and claims them: several events of one finding are
 /// applied together and GitHub is driven once. `None` when nothing is due.
@@ -109,9 +117,9 @@ pub async fn claim(pool: &PgPool, lease: Duration) -> Result<Option<Claim>, sqlx
                    FOR UPDATE SKIP LOCKED
                ),
                sized AS (
-                   SELECT due.id, octet_length(e.body) AS size,
-                          sum(octet_length(e.body)) OVER (ORDER BY due.id) AS upto
-                   FROM due JOIN sync_jobs j ON j.id = due.id JOIN webhook_events e ON e.id = j.event_id
+                   SELECT due.id, COALESCE(octet_length(e.body), 0) AS size,
+                          sum(COALESCE(octet_length(e.body), 0)) OVER (ORDER BY due.id) AS upto
+                   FROM due JOIN sync_jobs j ON j.id = due.id LEFT JOIN webhook_events e ON e.id = j.event_id
                ),
                claimed AS (
                    UPDATE sync_jobs j
@@ -120,13 +128,15 @@ pub async fn claim(pool: &PgPool, lease: Duration) -> Result<Option<Claim>, sqlx
                    FROM sized WHERE j.id = sized.id AND sized.upto - sized.size < $4
                    RETURNING j.id, j.event_id, j.attempts, j.last_error
                )
-               SELECT c.id, c.event_id, c.attempts, c.last_error, e.event_time, e.body
-               FROM claimed c JOIN webhook_events e ON e.id = c.event_id
-               ORDER BY e.event_time, c.id"#,
+               SELECT c.id, c.event_id, c.attempts, c.last_error, e.body AS "body?",
+                      LEAST(e.event_time, e.received_at + make_interval(secs => $5)) AS event_time
+               FROM claimed c LEFT JOIN webhook_events e ON e.id = c.event_id
+               ORDER BY event_time, c.id"#,
             finding_id,
             lease_secs,
             MAX_JOBS_PER_CLAIM,
-            MAX_CLAIM_BYTES
+            MAX_CLAIM_BYTES,
+            MAX_EVENT_CLOCK_SKEW.as_secs_f64()
         )
         .fetch_all(&mut *tx)
         .await?;

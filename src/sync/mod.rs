@@ -2,27 +2,32 @@
 //! GitHub to match, one finding at a time.
 mod apply;
 mod driver;
+mod due;
 mod event;
 mod github;
 mod github_errors;
 mod lease;
+mod limits;
+mod neutralise;
 mod pacing;
 mod recovery;
 mod render;
 mod store;
 mod supervisor;
+mod target;
 
 use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-pub use driver::backoff;
 use driver::{Driver, SyncError};
 pub use github::GitHub;
+pub use github_errors::backoff;
 use lease::{Claim, Heartbeat, StoreError};
+pub use neutralise::neutralise;
 pub use pacing::{Pacer, Slot};
-pub use render::{marker, neutralise};
+pub use render::marker;
 use store::JobEnd;
 pub use supervisor::{supervise, WorkerLiveness, WorkerState};
 
@@ -189,8 +194,16 @@ impl Worker {
         Ok(())
     }
 
-    /// Works until no job is due now (later retries stay queued). For tests and one-off runs.
+    /// What a worker does first: queues the findings these settings may sync differently from
+    /// the settings that last looked at them (see `due.rs`).
+    async fn queue_due_findings(&self) -> Result<u64, sqlx::Error> {
+        due::enqueue_due(&self.pool, self.driver.fingerprint()).await
+    }
+
+    /// Starts as `run` does, then works until no job is due now (later retries stay queued).
+    /// For tests and one-off runs.
     pub async fn run_until_idle(&self) -> Result<Pass, WorkerError> {
+        self.queue_due_findings().await?;
         let mut pass = Pass::default();
         while let Some(jobs) = self.run_once().await? {
             pass.findings += 1;
@@ -202,7 +215,23 @@ impl Worker {
     /// Works until `shutdown` turns true; the finding in hand is finished first.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(dry_run = self.driver.is_dry_run(), "sync worker started");
+        // Until the due findings are queued (the database may be away at start), nothing else:
+        // a finding a dry run or a filter passed over must not wait for the next restart.
+        let mut due_queued = false;
         while !*shutdown.borrow() {
+            if !due_queued {
+                match self.queue_due_findings().await {
+                    Ok(_) => due_queued = true,
+                    Err(error) => {
+                        tracing::warn!(%error, "could not queue the findings due at start; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                            changed = shutdown.changed() => if changed.is_err() { break },
+                        }
+                        continue;
+                    }
+                }
+            }
             let pause = match self.run_once().await {
                 Ok(Some(_)) => continue,
                 Ok(None) => POLL_INTERVAL,

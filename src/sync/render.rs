@@ -1,13 +1,12 @@
-//! What a finding's GitHub issue says. Text that comes from DeepSource is neutralised: it must
-//! not ping people, link or close other issues, or inject HTML.
+//! What a finding's GitHub issue says. Text that comes from DeepSource is neutralised
+//! (`neutralise.rs`), then every field is fitted to GitHub's limits (`limits.rs`).
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
 
 use super::event::Occurrence;
+use super::limits::{self, cut, BodyParts, MAX_FACT_CHARS, MAX_OCCURRENCE_TITLE_CHARS};
+use super::neutralise::{neutralise, neutralise_plain};
 use super::store::Finding;
-
-/// GitHub refuses bodies over 65,536 characters; stay well clear of it.
-const MAX_BODY_CHARS: usize = 60_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssueContent {
@@ -74,11 +73,9 @@ pub fn render(finding: &Finding) -> IssueContent {
             text.to_owned()
         }
     };
-    let shortcode = or_unknown(&finding.issue_shortcode, "unknown issue");
-    let title = format!(
-        "{} ({})",
-        neutralise_plain(&or_unknown(&finding.issue_title, "DeepSource finding")),
-        neutralise_plain(&shortcode)
+    let title = limits::title(
+        &neutralise_plain(&or_unknown(&finding.issue_title, "DeepSource finding")),
+        &neutralise_plain(&or_unknown(&finding.issue_shortcode, "unknown issue")),
     );
     let mut labels = vec!["deepsource".to_owned()];
     if !finding.category.is_empty() {
@@ -90,56 +87,50 @@ pub fn render(finding: &Finding) -> IssueContent {
     if !finding.analyzer_shortcode.is_empty() {
         labels.push(format!("analyzer/{}", label_part(&finding.analyzer_shortcode)));
     }
+    let labels = labels.into_iter().map(limits::label).collect();
 
-    let mut body = String::new();
-    if !finding.issue_description.is_empty() {
-        body.push_str(&neutralise(&finding.issue_description));
-        body.push_str("\n\n");
-    }
+    // Each value in the table is bounded, so the table always fits beside the marker.
+    let fact = |text: &str| cut(&neutralise(text), MAX_FACT_CHARS).into_owned();
+    let code = |text: &str| cut(&code_span(text), MAX_FACT_CHARS).into_owned();
     let analyzer = match (
         finding.analyzer_name.as_str(),
         finding.analyzer_shortcode.as_str(),
     ) {
         ("", "") => "unknown analyzer".to_owned(),
-        ("", code) => format!("unknown analyzer (`{}`)", code_span(code)),
-        (name, "") => neutralise(name),
-        (name, code) => format!("{} (`{}`)", neutralise(name), code_span(code)),
+        ("", shortcode) => format!("unknown analyzer (`{}`)", code(shortcode)),
+        (name, "") => fact(name),
+        (name, shortcode) => format!("{} (`{}`)", fact(name), code(shortcode)),
     };
-    body.push_str(&format!(
+    let mut facts = format!(
         "| | |\n|---|---|\n| Category | {} |\n| Analyzer | {} |\n| Repository | {} |\n| Open occurrences | {} |\n\n",
-        neutralise(&or_unknown(&finding.category, "unknown")),
+        fact(&or_unknown(&finding.category, "unknown")),
         analyzer,
-        neutralise(&or_unknown(&finding.repository_name, "unknown")),
+        fact(&or_unknown(&finding.repository_name, "unknown")),
         finding.open_occurrences.max(0),
-    ));
+    );
     if let Some(number) = finding.previous_issues.last() {
-        body.push_str(&format!("Previously tracked in #{number}.\n\n"));
+        facts.push_str(&format!("Previously tracked in #{number}.\n\n"));
     }
     let footer = format!(
         "<sub>Kept in sync with DeepSource by deepsource-sync; edits to this description are overwritten.</sub>\n{}\n",
         current_marker(finding)
     );
-    if finding.open_occurrences > 0 && !finding.locations.is_empty() {
-        body.push_str("### Locations\n\n");
-        let budget = MAX_BODY_CHARS.saturating_sub(body.len() + footer.len() + 100);
-        body.push_str(&locations(finding, budget));
-        body.push('\n');
-    }
-    body.push_str(&footer);
+    let locations: Vec<String> = if finding.open_occurrences > 0 {
+        finding
+            .locations
+            .iter()
+            .map(|o| location_line(finding, o))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let body = limits::body(&BodyParts {
+        description: &neutralise(&finding.issue_description),
+        facts: &facts,
+        locations: &locations,
+        footer: &footer,
+    });
     IssueContent { title, labels, body }
-}
-
-fn locations(finding: &Finding, budget: usize) -> String {
-    let mut out = String::new();
-    for (i, occurrence) in finding.locations.iter().enumerate() {
-        let line = location_line(finding, occurrence);
-        if out.len() + line.len() > budget {
-            out.push_str(&format!("- …and {} more\n", finding.locations.len() - i));
-            break;
-        }
-        out.push_str(&line);
-    }
-    out
 }
 
 fn location_line(finding: &Finding, o: &Occurrence) -> String {
@@ -155,7 +146,7 @@ fn location_line(finding: &Finding, o: &Occurrence) -> String {
         .title
         .as_deref()
         .filter(|t| !t.is_empty())
-        .map(|t| format!(": {}", neutralise(t)))
+        .map(|t| format!(": {}", cut(&neutralise(t), MAX_OCCURRENCE_TITLE_CHARS)))
         .unwrap_or_default();
     let base = finding.vcs_url.trim_end_matches('/');
     let linkable = base.starts_with("https://") || base.starts_with("http://");
@@ -171,70 +162,6 @@ fn location_line(finding: &Finding, o: &Occurrence) -> String {
         ),
         _ => format!("- {}{}\n", neutralise(&place), title),
     }
-}
-
-/// For Markdown bodies: HTML is escaped, `@name` cannot mention, `#12` cannot reference.
-pub fn neutralise(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            _ => push_plain(&mut out, c, chars.peek().copied()),
-        }
-    }
-    out
-}
-
-/// For titles, which GitHub shows as plain text: only mentions and references are broken.
-fn neutralise_plain(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        push_plain(&mut out, c, chars.peek().copied());
-    }
-    out
-}
-
-/// A zero-width space keeps the text readable and stops GitHub from linking it: after `@`
-/// (mentions), after `#` before a digit (`#12`, `owner/repo#12`), after `GH-` before a digit, and
-/// before the number in an issue or pull request URL (`…/issues/12`), each of which would
-/// otherwise reference, and show up in, another issue.
-fn push_plain(out: &mut String, c: char, next: Option<char>) {
-    out.push(c);
-    let digit_next = next.is_some_and(|n| n.is_ascii_digit());
-    let links = match c {
-        '@' => next.is_some_and(|n| n.is_ascii_alphanumeric()),
-        '#' => digit_next,
-        '-' => digit_next && ends_with_word(out, "gh-"),
-        '/' => {
-            digit_next
-                && ["/issues/", "/pull/", "/pulls/", "/discussions/"]
-                    .iter()
-                    .any(|tail| ends_with_ignore_case(out, tail))
-        }
-        _ => false,
-    };
-    if links {
-        out.push('\u{200B}');
-    }
-}
-
-fn ends_with_ignore_case(text: &str, tail: &str) -> bool {
-    text.len() >= tail.len()
-        && text.is_char_boundary(text.len() - tail.len())
-        && text[text.len() - tail.len()..].eq_ignore_ascii_case(tail)
-}
-
-/// `tail` ends `text` and does not continue a longer word (`GH-1` links, `BUGH-1` does not).
-fn ends_with_word(text: &str, tail: &str) -> bool {
-    ends_with_ignore_case(text, tail)
-        && !text[..text.len() - tail.len()]
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_alphanumeric())
 }
 
 fn code_span(text: &str) -> String {
@@ -383,24 +310,6 @@ mod tests {
         let body = render(&f).body;
         assert!(body.contains(&marker(&f.id, 2)) && !body.contains(&marker(&f.id, 0)));
         assert!(body.contains("Previously tracked in #9."));
-    }
-
-    #[test]
-    fn references_in_other_spellings_are_neutralised() {
-        for text in [
-            "see GH-123",
-            "owner/repo#12",
-            "https://github.com/owner/repo/issues/12",
-            "https://github.com/owner/repo/pull/7",
-            "https://ghe.example.com/o/r/ISSUES/3",
-        ] {
-            let out = neutralise(text);
-            assert_ne!(out, text, "{text}");
-            assert_eq!(out.replace('\u{200B}', ""), text, "readable as before");
-        }
-        for text in ["BUGH-12", "a-1", "/issues/x", "path/to/12"] {
-            assert_eq!(neutralise(text), text, "{text}");
-        }
     }
 
     #[test]

@@ -136,6 +136,7 @@ pub async fn apply(
                                     THEN $5 ELSE locations END,
                    locations_time = CASE WHEN $3 AND (locations_time IS NULL OR locations_time <= $4)
                                          THEN $4 ELSE locations_time END,
+                   unsynced_under = '',
                    updated_at = now()
                WHERE id = $1"#,
             o.id,
@@ -285,6 +286,28 @@ pub async fn retire_issue(pool: &PgPool, lease: &Lease, number: i64) -> Result<(
             lease.finding_id,
             lease.token,
             number
+        )
+        .execute(pool)
+        .await?,
+    )
+}
+
+/// What the sync just learnt: GitHub shows what the finding wants (`None`), or it was left off
+/// GitHub under the settings with this fingerprint (a dry run, a filter, a refusal), so a worker
+/// started with other settings looks at it again (see `due.rs`).
+pub async fn set_unsynced_under(
+    pool: &PgPool,
+    lease: &Lease,
+    fingerprint: Option<&str>,
+) -> Result<(), StoreError> {
+    fenced(
+        sqlx::query!(
+            r#"UPDATE findings SET unsynced_under = $3
+               WHERE id = $1 AND EXISTS (SELECT 1 FROM finding_leases
+                                         WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,
+            lease.finding_id,
+            lease.token,
+            fingerprint
         )
         .execute(pool)
         .await?,

@@ -18,8 +18,10 @@ mod pacing;
 mod signature;
 mod start_up;
 mod sync;
+mod sync_due;
 mod sync_faults;
 mod sync_inputs;
+mod sync_limits;
 mod sync_properties;
 mod sync_recovery;
 #[path = "../support/tcp_proxy.rs"]

@@ -50,3 +50,68 @@ async fn a_test_leaves_no_database_behind_even_when_it_fails() {
     assert!(failed.is_err());
     assert!(!exists(rx.recv().unwrap()).await);
 }
+
+#[tokio::test]
+async fn v4_frees_metadata_held_by_a_far_future_event_and_marks_what_an_older_release_left_off() {
+    let db = fresh_database();
+    db::ensure_database(&test_settings(&db.url).database)
+        .await
+        .unwrap();
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let migration = |name: &str| {
+        std::fs::read_to_string(format!("{}/migrations/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    };
+    for name in ["V1__intake.sql", "V2__sync.sql", "V3__sync_hardening.sql"] {
+        sqlx::raw_sql(&migration(name)).execute(&pool).await.unwrap();
+    }
+    // As V3 left them: a finding an event dated 9999 holds, one whose last job was skipped, one
+    // synced.
+    for (id, time, status) in [
+        ("future", "9999-01-01", "done"),
+        ("skipped", "2024-01-01", "skipped"),
+        ("synced", "2024-01-01", "done"),
+    ] {
+        sqlx::query(
+            "INSERT INTO findings (id, repository_id, repository_name, vcs_provider, vcs_url, default_branch,
+                                   issue_shortcode, issue_title, issue_description, category,
+                                   analyzer_shortcode, analyzer_name, metadata_time, locations_time)
+             VALUES ($1, '', '', '', '', '', '', '', '', '', '', '', $2::timestamptz, $2::timestamptz)",
+        )
+        .bind(id)
+        .bind(time)
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "WITH e AS (INSERT INTO webhook_events (id, event_type, event_time, received_at, body, body_sha256)
+                        VALUES ($1, 'repository_issue.introduced', now(), now(), '{}', sha256('{}')) RETURNING id)
+             INSERT INTO sync_jobs (event_id, finding_id, status) SELECT id, $1, $2 FROM e",
+        )
+        .bind(id)
+        .bind(status)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    sqlx::raw_sql(&migration("V4__sync_edges.sql"))
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let rows: Vec<(String, bool, Option<String>)> = sqlx::query_as(
+        "SELECT id, metadata_time < now() + interval '1 minute' AND locations_time < now() + interval '1 minute',
+                unsynced_under
+         FROM findings ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("future".to_owned(), true, None),
+            ("skipped".to_owned(), true, Some(String::new())),
+            ("synced".to_owned(), true, None),
+        ]
+    );
+}

@@ -219,3 +219,39 @@ async fn an_event_the_database_refuses_fails_alone() {
         .body
         .contains("| Open occurrences | 3 |"));
 }
+
+#[tokio::test]
+async fn an_event_time_far_in_the_future_does_not_make_that_event_newest_forever() {
+    let app = spawn_app().await;
+    // Year 9999: a time the intake can store, but no event was made then.
+    let far_future = 253_402_000_000;
+    let event = issue_event_with(INTRODUCED, "1", FINDING, 1, far_future, |o| {
+        o["issue"]["title"] = "From the future".into();
+        o["occurrences"][0]["path"] = "future.go".into();
+    });
+    app.deliver(&event).await;
+    // As if it had arrived an hour ago, so the next event is later than any clock skew allowed.
+    sqlx::query("UPDATE webhook_events SET received_at = received_at - interval '1 hour' WHERE id = '1'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.run_worker().await.unwrap();
+    assert!(app.github.issues(SAMPLE_REPO)[0]
+        .title
+        .starts_with("From the future"));
+
+    let later = issue_event_with(INTRODUCED, "2", FINDING, 1, Utc::now().timestamp(), |o| {
+        o["issue"]["title"] = "From now".into();
+        o["occurrences"][0]["path"] = "now.go".into();
+    });
+    app.deliver(&later).await;
+    app.run_worker().await.unwrap();
+    let issue = &app.github.issues(SAMPLE_REPO)[0];
+    assert!(issue.title.starts_with("From now"), "{}", issue.title);
+    assert!(
+        issue.body.contains("now.go") && !issue.body.contains("future.go"),
+        "{}",
+        issue.body
+    );
+    assert!(issue.body.contains("| Open occurrences | 2 |"));
+}

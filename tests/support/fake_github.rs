@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 
+#[path = "fake_github_routes.rs"]
+mod routes;
+use routes::{route, validation_failed};
+
 pub const TOKEN: &str = "ghp_test_token";
 pub const INSTALLATION_ID: u64 = 4242;
 pub const INSTALLATION_TOKEN: &str = "ghs_installation_token";
@@ -57,6 +61,13 @@ pub enum Fault {
     /// The request is carried out, but the answer is a 502: the client cannot know it worked.
     LoseResponse,
     Unauthorized,
+    /// 422 "Validation Failed" with one entry in `errors[]`, as GitHub answers a field it
+    /// refuses (an assignee it cannot assign, a title too long).
+    Invalid {
+        resource: &'static str,
+        field: &'static str,
+        code: &'static str,
+    },
     /// Waits at the fake (as a slow network or a paused worker would) until released, then is
     /// carried out.
     Hold(Arc<Hold>),
@@ -203,20 +214,6 @@ impl FakeGitHub {
     }
 }
 
-fn issue_json(repo: &str, issue: &Issue) -> Value {
-    json!({
-        "id": issue.number * 1000,
-        "number": issue.number,
-        "title": issue.title,
-        "body": issue.body,
-        "state": issue.state,
-        "state_reason": issue.state_reason,
-        "labels": issue.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
-        "comments": issue.comments.len(),
-        "html_url": format!("https://github.com/{repo}/issues/{}", issue.number),
-    })
-}
-
 fn answer(status: u16, body: Value) -> HttpResponse {
     let reset = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -248,17 +245,6 @@ fn secondary_limit(retry_after: Option<u64>) -> HttpResponse {
             .insert("retry-after".parse().unwrap(), secs.to_string().parse().unwrap());
     }
     response
-}
-
-fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == name).then(|| {
-            percent_encoding::percent_decode_str(&v.replace('+', " "))
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-    })
 }
 
 async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<State>>>) -> HttpResponse {
@@ -351,6 +337,11 @@ fn carry_out(
         Some(Fault::SecondaryLimit { retry_after }) => return secondary_limit(*retry_after),
         Some(Fault::TooManyRequests) => return message(429, "Too Many Requests"),
         Some(Fault::Unauthorized) => return message(401, "Bad credentials"),
+        Some(Fault::Invalid {
+            resource,
+            field,
+            code,
+        }) => return validation_failed(resource, field, code, "injected"),
         Some(Fault::LoseResponse | Fault::Hold(_) | Fault::HoldAnswer(_)) | None => {}
     }
 
@@ -376,154 +367,4 @@ fn carry_out(
         return message(502, "Bad Gateway");
     }
     response
-}
-
-fn route(state: &mut State, method: &str, path: &str, query: &str, body: &Value) -> HttpResponse {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if parts == ["search", "issues"] {
-        let q = query_param(query, "q").unwrap_or_default();
-        let phrase = q.split('"').nth(1).unwrap_or("").to_owned();
-        let repo = q
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("repo:"))
-            .unwrap_or("")
-            .to_owned();
-        let items: Vec<Value> = if state.stale_search {
-            Vec::new()
-        } else {
-            state
-                .repos
-                .get(&repo)
-                .map(|issues| {
-                    issues
-                        .iter()
-                        .filter(|i| !phrase.is_empty() && i.body.contains(&phrase))
-                        .map(|i| issue_json(&repo, i))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        return answer(
-            200,
-            json!({ "total_count": items.len(), "incomplete_results": false, "items": items }),
-        );
-    }
-    let ["repos", owner, name, "issues", rest @ ..] = parts.as_slice() else {
-        return message(404, "Not Found");
-    };
-    let repo = format!("{owner}/{name}");
-    if state.missing_repos.contains(&repo) {
-        return message(404, "Not Found");
-    }
-    let drop_labels = state.drop_labels_on_create;
-    let issues = state.repos.entry(repo.clone()).or_default();
-    let text = |field: &str| body.get(field).and_then(Value::as_str).map(str::to_owned);
-    let labels = |body: &Value| {
-        body.get("labels").and_then(Value::as_array).map(|l| {
-            l.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect::<Vec<_>>()
-        })
-    };
-    match (method, rest) {
-        ("POST", []) => {
-            let Some(title) = text("title").filter(|t| !t.is_empty()) else {
-                return message(422, "Validation Failed: title is missing");
-            };
-            if text("body").is_some_and(|b| b.chars().count() > 65_536) {
-                return message(
-                    422,
-                    "Validation Failed: body is too long (maximum is 65536 characters)",
-                );
-            }
-            let issue = Issue {
-                number: issues.len() as i64 + 1,
-                title,
-                body: text("body").unwrap_or_default(),
-                labels: if drop_labels {
-                    Vec::new()
-                } else {
-                    labels(body).unwrap_or_default()
-                },
-                state: "open".into(),
-                state_reason: None,
-                comments: Vec::new(),
-            };
-            issues.push(issue.clone());
-            answer(201, issue_json(&repo, &issue))
-        }
-        ("GET", []) => {
-            let label = query_param(query, "labels");
-            let state_filter = query_param(query, "state").unwrap_or_else(|| "open".into());
-            let per_page: usize = query_param(query, "per_page")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(30);
-            let page: usize = query_param(query, "page")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1);
-            let mut matching: Vec<&Issue> = issues
-                .iter()
-                .filter(|i| label.as_ref().is_none_or(|l| i.labels.contains(l)))
-                .filter(|i| state_filter == "all" || i.state == state_filter)
-                .collect();
-            matching.reverse(); // newest first
-            let page_items: Vec<Value> = matching
-                .into_iter()
-                .skip((page - 1) * per_page)
-                .take(per_page)
-                .map(|i| issue_json(&repo, i))
-                .collect();
-            answer(200, Value::Array(page_items))
-        }
-        (_, [number, tail @ ..]) => {
-            let Some(issue) = number
-                .parse::<i64>()
-                .ok()
-                .and_then(|n| issues.iter_mut().find(|i| i.number == n))
-            else {
-                return message(404, "Not Found");
-            };
-            match (method, tail) {
-                ("PATCH", []) => {
-                    if let Some(title) = text("title") {
-                        issue.title = title;
-                    }
-                    if let Some(b) = text("body") {
-                        issue.body = b;
-                    }
-                    if let Some(l) = labels(body) {
-                        issue.labels = l;
-                    }
-                    if let Some(s) = text("state") {
-                        issue.state_reason = if s == "closed" {
-                            text("state_reason")
-                        } else {
-                            Some("reopened".into())
-                        };
-                        issue.state = s;
-                    }
-                    answer(200, issue_json(&repo, issue))
-                }
-                ("GET", []) => answer(200, issue_json(&repo, issue)),
-                ("POST", ["comments"]) => {
-                    issue.comments.push(text("body").unwrap_or_default());
-                    answer(201, json!({ "id": issue.comments.len(), "body": text("body") }))
-                }
-                // Oldest first, as GitHub lists them; `since` and paging are not needed here.
-                ("GET", ["comments"]) => answer(
-                    200,
-                    Value::Array(
-                        issue
-                            .comments
-                            .iter()
-                            .enumerate()
-                            .map(|(i, c)| json!({ "id": i + 1, "body": c }))
-                            .collect(),
-                    ),
-                ),
-                _ => message(404, "Not Found"),
-            }
-        }
-        _ => message(404, "Not Found"),
-    }
 }

@@ -1,0 +1,131 @@
+//! Findings whose GitHub issue may not show what they want, looked at again when a worker
+//! starts. Jobs are consumed once their events are applied, but an applied event is not yet a
+//! synced one: a dry run, a filter or a refusal leaves the finding off GitHub, and a later worker
+//! with credentials or a wider filter would otherwise never hear of it again. So each sync
+//! records whether GitHub now shows the finding (`findings.unsynced_under`, with the fingerprint
+//! of the settings that left it off), and a worker starting queues a reconciliation for every
+//! finding that another configuration left off, or whose count and linked issue disagree.
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+use crate::configuration::{GitHubAuth, GitHubSettings, SyncSettings};
+use secrecy::ExposeSecret;
+
+/// Findings are queued this many at a time, each batch its own short statement.
+const BATCH: i64 = 500;
+
+/// Everything that decides whether and how a finding reaches GitHub: credentials (present, and
+/// which), where issues go, the filters, the reopen policy, and the version (a new one may fit
+/// what an older one could not). Secrets enter only hashed.
+pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings) -> String {
+    let hash = |text: &str| hex::encode(&Sha256::digest(text.as_bytes())[..8]);
+    let credential = match &github.auth {
+        GitHubAuth::DryRun => "none".to_owned(),
+        GitHubAuth::Token(token) => format!("token:{}", hash(token.expose_secret())),
+        GitHubAuth::App { app_id, .. } => format!("app:{app_id}"),
+    };
+    let sorted = |list: &[String]| {
+        let mut list = list.to_vec();
+        list.sort_unstable();
+        list.join(",")
+    };
+    hash(&format!(
+        "release={} credential={credential} api={} api_configured={} repo={:?} categories={} analyzers={} reopen={:?}",
+        env!("CARGO_PKG_VERSION"),
+        github.api_url,
+        github.api_url_configured,
+        github.repo_override.as_ref().map(ToString::to_string),
+        sorted(&sync.categories),
+        sorted(&sync.analyzers),
+        sync.reopen_policy,
+    ))
+}
+
+/// Queues a reconciliation job for each finding that may be off GitHub under the settings with
+/// `fingerprint` and has no job queued already: left off under other settings (or not settled
+/// by any sync), or, whatever the last sync said, open occurrences without an open linked issue
+/// or an open issue with none. Walks the findings once, in id order and bounded batches, so it
+/// ends however many there are. Two workers starting together may both queue one finding; its
+/// jobs are claimed together, so it is still driven once. Returns how many it queued.
+#[tracing::instrument(skip_all, fields(fingerprint = %fingerprint))]
+pub async fn enqueue_due(pool: &PgPool, fingerprint: &str) -> Result<u64, sqlx::Error> {
+    let mut after = String::new();
+    let mut queued = 0;
+    loop {
+        let batch = sqlx::query!(
+            r#"WITH candidates AS (
+                   SELECT f.id FROM findings f
+                   WHERE f.id > $2
+                     AND ((f.unsynced_under IS NOT NULL AND f.unsynced_under <> $1)
+                          OR (f.unsynced_under IS NULL
+                              AND ((f.open_occurrences > 0 AND f.github_state IS DISTINCT FROM 'open')
+                                   OR (f.open_occurrences <= 0 AND f.github_state = 'open'))))
+                   ORDER BY f.id
+                   LIMIT $3
+               ),
+               queued AS (
+                   INSERT INTO sync_jobs (finding_id)
+                   SELECT c.id FROM candidates c
+                   WHERE NOT EXISTS (SELECT 1 FROM sync_jobs j
+                                     WHERE j.finding_id = c.id AND j.status IN ('pending', 'running'))
+                   RETURNING finding_id
+               )
+               SELECT (SELECT max(id) FROM candidates) AS last,
+                      (SELECT count(*) FROM queued) AS "queued!""#,
+            fingerprint,
+            after,
+            BATCH
+        )
+        .fetch_one(pool)
+        .await?;
+        queued += batch.queued as u64;
+        match batch.last {
+            Some(last) => after = last,
+            None => break,
+        }
+    }
+    if queued > 0 {
+        tracing::info!(
+            findings = queued,
+            "queued findings this worker's settings may sync differently (a dry run, a filter, a refusal, or an issue out of step)"
+        );
+    }
+    Ok(queued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::configuration::Settings;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        Settings::from_lookup(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+            .unwrap()
+    }
+
+    fn of(pairs: &[(&str, &str)]) -> String {
+        let s = settings(pairs);
+        fingerprint(&s.github, &s.sync)
+    }
+
+    #[test]
+    fn the_fingerprint_follows_what_decides_a_sync() {
+        let dry = of(&[]);
+        assert_eq!(dry, of(&[]), "stable");
+        let token = of(&[("GITHUB_TOKEN", "ghp_a")]);
+        assert_ne!(dry, token);
+        assert_ne!(token, of(&[("GITHUB_TOKEN", "ghp_b")]), "another credential");
+        assert!(!token.contains("ghp_a"));
+        assert_ne!(dry, of(&[("SYNC_CATEGORIES", "SECURITY")]));
+        assert_eq!(
+            of(&[("SYNC_ANALYZERS", "go,python")]),
+            of(&[("SYNC_ANALYZERS", "python,go")]),
+            "order does not matter"
+        );
+        assert_ne!(dry, of(&[("GITHUB_REPO", "acme/tracker")]));
+        assert_ne!(dry, of(&[("REOPEN_POLICY", "new")]));
+        assert_ne!(dry, of(&[("GITHUB_API_URL", "https://ghe.example.com/api/v3")]));
+        // Settings that do not change what is synced leave it alone.
+        assert_eq!(dry, of(&[("GITHUB_WRITES_PER_MINUTE", "10")]));
+    }
+}
