@@ -64,6 +64,9 @@ impl ResponseError for ApiError {
         match self.status_code() {
             StatusCode::SERVICE_UNAVAILABLE => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+                if matches!(self, ApiError::IntakeBusy) {
+                    response.force_close(); // its body was not read either
+                }
             }
             // Answered before the body was read whole: what is left of it must not be taken for
             // the next request on this connection, so the connection ends with the answer.

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::error::PayloadError;
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{web, HttpRequest};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::configuration::WebhookSettings;
@@ -38,7 +40,7 @@ impl BodyLimits {
 
     /// Bytes are reserved before the first one is read: as many as the client declares, or the
     /// whole limit for a chunked body whose size is not known yet.
-    pub async fn read(&self, request: &HttpRequest, payload: web::Payload) -> Result<Body, ApiError> {
+    pub async fn read(&self, request: &HttpRequest, mut payload: web::Payload) -> Result<Body, ApiError> {
         let too_large = || ApiError::PayloadTooLarge {
             limit: self.max_body_bytes,
         };
@@ -58,20 +60,26 @@ impl BodyLimits {
             .clone()
             .try_acquire_many_owned(reserve as u32)
             .map_err(|_| ApiError::IntakeBusy)?;
-        let bytes = match tokio::time::timeout(
-            self.read_timeout,
-            payload.to_bytes_limited(self.max_body_bytes),
-        )
-        .await
-        {
-            Err(_) => return Err(ApiError::BodyTimeout(self.read_timeout)),
-            Ok(Err(_)) => return Err(too_large()),
-            Ok(Ok(Err(e))) => return Err(ApiError::UnreadableBody(e.to_string())),
-            Ok(Ok(Ok(bytes))) => bytes,
+        // Sized once for what was declared: growing by doubling would briefly hold twice that.
+        let mut body = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+        let read = async {
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk?;
+                if body.len() + chunk.len() > self.max_body_bytes {
+                    return Err(PayloadError::Overflow);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(())
         };
-        Ok(Body {
-            bytes,
-            _reserved: reserved,
-        })
+        match tokio::time::timeout(self.read_timeout, read).await {
+            Err(_) => Err(ApiError::BodyTimeout(self.read_timeout)),
+            Ok(Err(PayloadError::Overflow)) => Err(too_large()),
+            Ok(Err(e)) => Err(ApiError::UnreadableBody(e.to_string())),
+            Ok(Ok(())) => Ok(Body {
+                bytes: body.freeze(),
+                _reserved: reserved,
+            }),
+        }
     }
 }
