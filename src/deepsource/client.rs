@@ -5,6 +5,8 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
+use super::budget::{Budget, MAX_INLINE_WAIT};
+
 /// Without `Retry-After`, a 429 is waited out this long (DeepSource's limit is per hour).
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// The longest `Retry-After` believed; a larger one is taken as this.
@@ -23,6 +25,11 @@ pub enum DeepSourceError {
     /// this request failed, another may not.
     #[error("DeepSource request failed: {0}")]
     Failed(String),
+    /// The service's share of the token's hourly requests is spent for now.
+    #[error("DeepSource request budget spent; next request in {wait:?}")]
+    Budget { wait: Duration },
+    #[error("the request budget could not be read: {0}")]
+    Database(String),
 }
 
 /// A client for one endpoint and token.
@@ -31,6 +38,7 @@ pub struct DeepSource {
     http: reqwest::Client,
     url: String,
     token: SecretString,
+    budget: Option<Budget>,
 }
 
 impl DeepSource {
@@ -43,13 +51,36 @@ impl DeepSource {
             http,
             url: url.to_owned(),
             token,
+            budget: None,
         })
+    }
+
+    /// Every request from now on is taken from `budget` first, and a 429 blocks it.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Waits for the budget's next request when that is soon; otherwise says when.
+    async fn take_from_budget(&self) -> Result<(), DeepSourceError> {
+        let Some(budget) = &self.budget else {
+            return Ok(());
+        };
+        loop {
+            match budget.take().await {
+                Ok(None) => return Ok(()),
+                Ok(Some(wait)) if wait <= MAX_INLINE_WAIT => tokio::time::sleep(wait).await,
+                Ok(Some(wait)) => return Err(DeepSourceError::Budget { wait }),
+                Err(e) => return Err(DeepSourceError::Database(e.to_string())),
+            }
+        }
     }
 
     /// Runs `query` and returns its `data`. A 200 that carries `errors` is a failure: the
     /// fields they name are missing or wrong, so nothing in the answer can be trusted whole.
     #[tracing::instrument(skip_all, fields(query = query_name(query)))]
     pub async fn query(&self, query: &str, variables: Value) -> Result<Value, DeepSourceError> {
+        self.take_from_budget().await?;
         let response = self
             .http
             .post(&self.url)
@@ -68,7 +99,15 @@ impl DeepSource {
             .bytes()
             .await
             .map_err(|e| DeepSourceError::Failed(format!("answer cut off: {e}")))?;
-        classify(status, retry_after, &body)
+        let answer = classify(status, retry_after, &body);
+        if let (Err(DeepSourceError::RateLimited { wait }), Some(budget)) = (&answer, &self.budget) {
+            // Every replica on this token holds off, not only the one that was told.
+            budget
+                .block(*wait)
+                .await
+                .map_err(|e| DeepSourceError::Database(e.to_string()))?;
+        }
+        answer
     }
 }
 

@@ -1,7 +1,9 @@
-//! DeepSource's GraphQL API, the source of truth for what is open: the client, and complete
-//! snapshots of a repository's open findings.
+//! DeepSource's GraphQL API, the source of truth for what is open: the client, the request budget
+//! shared by replicas, and complete snapshots of a repository's open findings.
+mod budget;
 mod client;
 mod snapshot;
 
+pub use budget::{Budget, MAX_INLINE_WAIT};
 pub use client::{DeepSource, DeepSourceError};
 pub use snapshot::{take as take_snapshot, Location, OpenFinding, RepositoryRef, Snapshot, SnapshotError};

@@ -236,6 +236,9 @@ impl Worker {
                 Ok(Some(_)) => continue,
                 Ok(None) => POLL_INTERVAL,
                 Err(WorkerError::Unauthorized(message)) => {
+                    // A pass that could not write: once the pause is over, what it left is
+                    // looked for again, as at start.
+                    due_queued = false;
                     tracing::error!(
                         message,
                         pause_secs = AUTH_PAUSE.as_secs(),

@@ -1,7 +1,9 @@
 //! Snapshots from DeepSource's GraphQL API: complete, or an error that changes nothing.
 use std::time::Duration;
 
-use deepsource_sync::deepsource::{take_snapshot, DeepSource, DeepSourceError, RepositoryRef, SnapshotError};
+use deepsource_sync::deepsource::{
+    take_snapshot, Budget, DeepSource, DeepSourceError, RepositoryRef, SnapshotError, MAX_INLINE_WAIT,
+};
 use secrecy::SecretString;
 
 use crate::fake_deepsource::{FakeDeepSource, Fault, Finding, TOKEN};
@@ -137,4 +139,65 @@ async fn a_repository_the_token_cannot_see_is_not_an_empty_one() {
     let hidden = take_snapshot(&ds, &repo("acme/hidden")).await.unwrap_err();
     assert_eq!(hidden, SnapshotError::NotVisible(repo("acme/hidden")));
     assert!(hidden.to_string().contains("GITHUB:acme/hidden"), "{hidden}");
+}
+
+/// Two replicas, one token, one budget in Postgres: 600 an hour holds ten requests at once
+/// (a minute's worth), then one every six seconds.
+#[tokio::test]
+async fn replicas_on_one_token_share_one_request_budget_and_a_429_holds_them_all() {
+    let app = crate::helpers::spawn_app().await;
+    let fake = FakeDeepSource::start();
+    fake.set_open("acme/quiet", Vec::new());
+    let replica = || client(&fake, TOKEN).with_budget(Budget::new(app.pool.clone(), TOKEN, 600));
+    let (a, b) = (replica(), replica());
+    let quiet = repo("acme/quiet");
+    let attempts = (0..8).flat_map(|_| [take_snapshot(&a, &quiet), take_snapshot(&b, &quiet)]);
+    let results = futures_util::future::join_all(attempts).await;
+    let made = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!((made, fake.requests()), (10, 10), "{results:?}");
+    for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+        match refused {
+            SnapshotError::Api(DeepSourceError::Budget { wait }) => {
+                assert!(
+                    *wait > MAX_INLINE_WAIT && *wait <= Duration::from_secs(6),
+                    "{wait:?}"
+                )
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    // Another token has a budget of its own; a 429 it is given holds every replica using it.
+    let other = |fake: &FakeDeepSource| {
+        client(fake, TOKEN).with_budget(Budget::new(app.pool.clone(), "another-token", 600))
+    };
+    fake.fail_request(
+        1,
+        Fault::TooManyRequests {
+            retry_after: Some(30),
+        },
+    );
+    let told = take_snapshot(&other(&fake), &repo("acme/quiet"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        told,
+        SnapshotError::Api(DeepSourceError::RateLimited {
+            wait: Duration::from_secs(30)
+        })
+    );
+    let before = fake.requests();
+    let held = take_snapshot(&other(&fake), &repo("acme/quiet"))
+        .await
+        .unwrap_err();
+    match held {
+        SnapshotError::Api(DeepSourceError::Budget { wait }) => {
+            assert!(
+                wait > Duration::from_secs(25) && wait <= Duration::from_secs(31),
+                "{wait:?}"
+            )
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(fake.requests(), before, "nothing went out while blocked");
 }
