@@ -53,6 +53,26 @@ pub struct RepositoryRef {
     pub name: String,
 }
 
+impl RepositoryRef {
+    /// The repository an event's `vcsProvider` and `vcsUrl` name (`https://host/login/name`).
+    pub fn from_vcs(provider: &str, vcs_url: &str) -> Option<Self> {
+        let path = vcs_url.split_once("://")?.1.split_once('/')?.1;
+        let mut parts = path.split(['/', '?', '#']).filter(|p| !p.is_empty());
+        let (login, name) = (parts.next()?, parts.next()?.trim_end_matches(".git"));
+        (!provider.is_empty() && !name.is_empty()).then(|| Self {
+            provider: provider.to_owned(),
+            login: login.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// How findings are filed by repository: `provider:login/name`, in lower case (GitHub's
+    /// names are not case-sensitive, and events and the API need not agree on case).
+    pub fn key(&self) -> String {
+        format!("{}:{}/{}", self.provider, self.login, self.name).to_lowercase()
+    }
+}
+
 impl std::fmt::Display for RepositoryRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}/{}", self.provider, self.login, self.name)
@@ -274,5 +294,26 @@ async fn more_occurrences(
             Some(next) => cursor = next,
             None => return Ok(requests),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_and_the_api_name_a_repository_alike() {
+        let from_event =
+            RepositoryRef::from_vcs("GITHUB", "https://github.com/DeepSourceLabs/Demo-Go.git").unwrap();
+        assert_eq!(from_event.key(), "github:deepsourcelabs/demo-go");
+        let from_api = RepositoryRef {
+            provider: "GITHUB".into(),
+            login: "deepsourcelabs".into(),
+            name: "demo-go".into(),
+        };
+        assert_eq!(from_api.key(), from_event.key());
+        assert!(RepositoryRef::from_vcs("GITHUB", "https://github.com/only-owner").is_none());
+        assert!(RepositoryRef::from_vcs("", "https://github.com/a/b").is_none());
+        assert!(RepositoryRef::from_vcs("GITHUB", "").is_none());
     }
 }

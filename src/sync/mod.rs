@@ -12,6 +12,7 @@ mod neutralise;
 mod pacing;
 mod recovery;
 mod render;
+mod snapshots;
 mod store;
 mod supervisor;
 mod target;
@@ -28,6 +29,7 @@ use lease::{Claim, Heartbeat, StoreError};
 pub use neutralise::neutralise;
 pub use pacing::{Pacer, Slot};
 pub use render::marker;
+pub use snapshots::{apply_snapshot, snapshot_begins, SnapshotApplied};
 use store::JobEnd;
 pub use supervisor::{supervise, WorkerLiveness, WorkerState};
 

@@ -9,6 +9,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::event::{FindingEvent, Occurrence};
 use super::lease::{fenced, Lease, StoreError};
+use crate::deepsource::RepositoryRef;
 
 /// A job is tried this many times; then it is `dead` with its last error, so a finding is never
 /// retried forever.
@@ -83,9 +84,10 @@ pub async fn apply(
     sqlx::query!(
         r#"INSERT INTO findings (id, repository_id, repository_name, vcs_provider, vcs_url, default_branch,
                                  issue_shortcode, issue_title, issue_description, category,
-                                 analyzer_shortcode, analyzer_name, metadata_time)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                 analyzer_shortcode, analyzer_name, metadata_time, repository_key)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
            ON CONFLICT (id) DO UPDATE SET
+               repository_key = COALESCE(EXCLUDED.repository_key, findings.repository_key),
                repository_id = COALESCE(NULLIF(EXCLUDED.repository_id, ''), findings.repository_id),
                repository_name = COALESCE(NULLIF(EXCLUDED.repository_name, ''), findings.repository_name),
                vcs_provider = COALESCE(NULLIF(EXCLUDED.vcs_provider, ''), findings.vcs_provider),
@@ -112,23 +114,27 @@ pub async fn apply(
         o.category,
         o.analyzer_shortcode,
         o.analyzer_name,
-        event.event_time
+        event.event_time,
+        RepositoryRef::from_vcs(&o.vcs_provider, &o.vcs_url).map(|r| r.key())
     )
     .execute(&mut *conn)
     .await?;
 
-    let first_time = sqlx::query_scalar!(
-        r#"INSERT INTO finding_ledger (event_id, finding_id, delta) VALUES ($1, $2, $3)
+    // An event received before the snapshot that set the count began is in that count already:
+    // absorbed, it counts zero (see V6).
+    let absorbed = sqlx::query_scalar!(
+        r#"INSERT INTO finding_ledger (event_id, finding_id, delta, absorbed)
+           SELECT $1, $2, $3, COALESCE(e.received_at < f.snapshot_began_at, false)
+           FROM findings f LEFT JOIN webhook_events e ON e.id = $1 WHERE f.id = $2
            ON CONFLICT (event_id) DO NOTHING
-           RETURNING event_id"#,
+           RETURNING absorbed"#,
         event_id,
         o.id,
         event.delta
     )
     .fetch_optional(&mut *conn)
-    .await?
-    .is_some();
-    if first_time {
+    .await?;
+    if absorbed == Some(false) {
         sqlx::query!(
             r#"UPDATE findings SET
                    open_occurrences = open_occurrences + $2,
@@ -148,7 +154,7 @@ pub async fn apply(
         .execute(&mut *conn)
         .await?;
     }
-    Ok(first_time)
+    Ok(absorbed.is_some())
 }
 
 /// The finding as stored. `settle` is how long a GitHub call may still land after it was begun:

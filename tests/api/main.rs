@@ -1,5 +1,6 @@
 mod cli;
 mod concurrency;
+mod deepsource_apply;
 mod deepsource_snapshot;
 mod errors;
 #[path = "../support/fake_deepsource.rs"]

@@ -1,0 +1,182 @@
+//! A complete DeepSource snapshot applied to its repository's findings: each listed finding
+//! takes DeepSource's count and locations (a finding never seen is created: the backfill), a
+//! tracked finding the listing no longer shows goes to zero, and every finding that changed is
+//! queued for the worker. Events and snapshots may interleave in any order: an event received
+//! before the snapshot began is in its count, so it is absorbed when applied (see `store::apply`);
+//! a finding with an event received after it began keeps its event arithmetic this round, and
+//! the caller is told to take another snapshot.
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::PgPool;
+
+use super::event::Occurrence;
+use crate::deepsource::{OpenFinding, Snapshot};
+
+/// What applying one snapshot did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotApplied {
+    pub listed: usize,
+    /// Findings never seen before.
+    pub created: usize,
+    /// Findings whose count, locations, title or severity changed (created ones included).
+    pub changed: usize,
+    /// Tracked findings the listing no longer shows, now at zero.
+    pub gone: usize,
+    /// Findings with an event received after the snapshot began: left to their events this
+    /// round. Another snapshot of the repository is due when this is not zero.
+    pub deferred: usize,
+}
+
+/// The database's clock, read just before a snapshot's first request: when it began.
+pub async fn snapshot_begins(pool: &PgPool) -> Result<DateTime<Utc>, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
+        .fetch_one(pool)
+        .await
+}
+
+fn locations(finding: &OpenFinding) -> Vec<Occurrence> {
+    finding
+        .occurrences
+        .iter()
+        .map(|l| Occurrence {
+            path: Some(l.path.clone()).filter(|p| !p.is_empty()),
+            begin_line: l.begin_line,
+            end_line: l.end_line,
+            title: Some(l.title.clone()).filter(|t| !t.is_empty()),
+        })
+        .collect()
+}
+
+/// Applies `snapshot`, whose first request went out at `began_at`, in one transaction.
+#[tracing::instrument(skip_all, fields(repository = %snapshot.repository, findings = snapshot.findings.len()))]
+pub async fn apply_snapshot(
+    pool: &PgPool,
+    snapshot: &Snapshot,
+    began_at: DateTime<Utc>,
+) -> Result<SnapshotApplied, sqlx::Error> {
+    let repository = &snapshot.repository;
+    let key = repository.key();
+    // Where a backfilled finding's issue goes, as an event's vcsUrl would say.
+    let vcs_url = match repository.provider.as_str() {
+        "GITHUB" => format!("https://github.com/{}/{}", repository.login, repository.name),
+        _ => String::new(),
+    };
+    let mut applied = SnapshotApplied {
+        listed: snapshot.findings.len(),
+        ..SnapshotApplied::default()
+    };
+    let mut due = Vec::new();
+    let mut tx = pool.begin().await?;
+    for finding in &snapshot.findings {
+        let row = sqlx::query!(
+            r#"WITH late AS (
+                   SELECT EXISTS (SELECT 1 FROM sync_jobs j JOIN webhook_events e ON e.id = j.event_id
+                                  WHERE j.finding_id = $1 AND e.received_at >= $2) AS late
+               ),
+               before AS (
+                   SELECT open_occurrences, locations, issue_title, severity FROM findings WHERE id = $1
+               )
+               INSERT INTO findings AS f (id, repository_id, repository_name, vcs_provider, vcs_url,
+                                          default_branch, issue_shortcode, issue_title, issue_description,
+                                          category, analyzer_shortcode, analyzer_name, metadata_time,
+                                          open_occurrences, locations, locations_time, repository_key,
+                                          severity, snapshot_began_at, unsynced_under)
+               VALUES ($1, '', $3, $4, $5, '', $6, $7, $8, $9, $10, $11, $2, $12, $13, $2, $14, $15, $2, '')
+               ON CONFLICT (id) DO UPDATE SET
+                   repository_key = EXCLUDED.repository_key,
+                   severity = EXCLUDED.severity,
+                   -- What DeepSource says now is newer than any event received before it began.
+                   issue_title = CASE WHEN f.metadata_time <= $2 AND EXCLUDED.issue_title <> ''
+                                      THEN EXCLUDED.issue_title ELSE f.issue_title END,
+                   issue_shortcode = COALESCE(NULLIF(f.issue_shortcode, ''), EXCLUDED.issue_shortcode),
+                   issue_description = COALESCE(NULLIF(f.issue_description, ''), EXCLUDED.issue_description),
+                   category = COALESCE(NULLIF(f.category, ''), EXCLUDED.category),
+                   analyzer_shortcode = COALESCE(NULLIF(f.analyzer_shortcode, ''), EXCLUDED.analyzer_shortcode),
+                   analyzer_name = COALESCE(NULLIF(f.analyzer_name, ''), EXCLUDED.analyzer_name),
+                   open_occurrences = CASE WHEN (SELECT late FROM late) THEN f.open_occurrences
+                                           ELSE EXCLUDED.open_occurrences END,
+                   locations = CASE WHEN (SELECT late FROM late) THEN f.locations ELSE EXCLUDED.locations END,
+                   locations_time = CASE WHEN (SELECT late FROM late) THEN f.locations_time ELSE $2 END,
+                   snapshot_began_at = CASE WHEN (SELECT late FROM late) THEN f.snapshot_began_at ELSE $2 END,
+                   unsynced_under = '',
+                   updated_at = now()
+               RETURNING NOT EXISTS (SELECT 1 FROM before) AS "created!",
+                         (SELECT late FROM late) AS "late!",
+                         (SELECT open_occurrences FROM before) IS DISTINCT FROM f.open_occurrences
+                             OR (SELECT locations FROM before) IS DISTINCT FROM f.locations
+                             OR (SELECT issue_title FROM before) IS DISTINCT FROM f.issue_title
+                             OR (SELECT severity FROM before) IS DISTINCT FROM f.severity AS "changed!""#,
+            finding.id,
+            began_at,
+            repository.name,
+            repository.provider,
+            vcs_url,
+            finding.shortcode,
+            finding.title,
+            finding.short_description,
+            finding.category,
+            finding.analyzer_shortcode,
+            finding.analyzer_name,
+            finding.occurrences.len() as i64,
+            Json(locations(finding)) as _,
+            key,
+            finding.severity
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        applied.created += usize::from(row.created);
+        applied.deferred += usize::from(row.late);
+        if row.changed {
+            applied.changed += 1;
+            due.push(finding.id.clone());
+        }
+    }
+
+    let listed: Vec<String> = snapshot.findings.iter().map(|f| f.id.clone()).collect();
+    let gone = sqlx::query!(
+        r#"WITH tracked AS (
+               SELECT f.id, EXISTS (SELECT 1 FROM sync_jobs j JOIN webhook_events e ON e.id = j.event_id
+                                    WHERE j.finding_id = f.id AND e.received_at >= $2) AS late
+               FROM findings f
+               WHERE f.repository_key = $1 AND f.id <> ALL($3)
+                 AND (f.open_occurrences <> 0 OR f.locations <> '[]'::jsonb)
+           ),
+           zeroed AS (
+               UPDATE findings f SET open_occurrences = 0, locations = '[]', locations_time = $2,
+                                     snapshot_began_at = $2, unsynced_under = '', updated_at = now()
+               FROM tracked t WHERE f.id = t.id AND NOT t.late
+               RETURNING f.id
+           )
+           SELECT (SELECT array_agg(id) FROM zeroed) AS zeroed,
+                  (SELECT count(*) FROM tracked WHERE late) AS "late!""#,
+        key,
+        began_at,
+        &listed
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let zeroed = gone.zeroed.unwrap_or_default();
+    applied.gone = zeroed.len();
+    applied.deferred += gone.late as usize;
+    due.extend(zeroed);
+
+    // The worker brings GitHub in line with each changed finding, as for an event.
+    sqlx::query!(
+        r#"INSERT INTO sync_jobs (finding_id)
+           SELECT d.id FROM unnest($1::text[]) AS d(id)
+           WHERE NOT EXISTS (SELECT 1 FROM sync_jobs j
+                             WHERE j.finding_id = d.id AND j.status IN ('pending', 'running'))"#,
+        &due
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(
+        created = applied.created,
+        changed = applied.changed,
+        gone = applied.gone,
+        deferred = applied.deferred,
+        "applied a DeepSource snapshot"
+    );
+    Ok(applied)
+}

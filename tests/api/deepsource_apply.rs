@@ -1,0 +1,175 @@
+//! Snapshots applied: DeepSource's counts and locations become the findings', a finding never
+//! seen is created (the backfill), one no longer listed goes to zero, and no interleaving with
+//! events counts an occurrence twice.
+use deepsource_sync::deepsource::{take_snapshot, DeepSource, RepositoryRef};
+use deepsource_sync::sync::{apply_snapshot, snapshot_begins, SnapshotApplied};
+use secrecy::SecretString;
+
+use crate::fake_deepsource::{FakeDeepSource, Finding, TOKEN};
+use crate::helpers::{issue_event, spawn_app, TestApp, INTRODUCED, RESOLVED, SAMPLE_REPO};
+
+fn sample_repository() -> RepositoryRef {
+    let (login, name) = SAMPLE_REPO.split_once('/').unwrap();
+    RepositoryRef {
+        provider: "GITHUB".into(),
+        login: login.into(),
+        name: name.into(),
+    }
+}
+
+/// Takes a snapshot of the sample repository from `fake` and applies it, as a reconciliation does.
+async fn reconcile(app: &TestApp, fake: &FakeDeepSource) -> SnapshotApplied {
+    let client = DeepSource::new(&fake.url, SecretString::from(TOKEN.to_owned())).unwrap();
+    let began = snapshot_begins(&app.pool).await.unwrap();
+    let snapshot = take_snapshot(&client, &sample_repository()).await.unwrap();
+    apply_snapshot(&app.pool, &snapshot, began).await.unwrap()
+}
+
+fn body_of(app: &TestApp, shortcode: &str) -> (String, String) {
+    let issue = app
+        .github
+        .issues(SAMPLE_REPO)
+        .into_iter()
+        .find(|i| i.title.contains(shortcode))
+        .unwrap_or_else(|| panic!("no issue for {shortcode}"));
+    (issue.state, issue.body)
+}
+
+#[tokio::test]
+async fn a_repository_with_open_findings_and_no_events_is_backfilled_with_exact_counts() {
+    let app = spawn_app().await;
+    let fake = FakeDeepSource::start();
+    fake.set_open(
+        SAMPLE_REPO,
+        vec![
+            Finding::new("RI-a", "GO-W1001", "MAJOR", "cmd/a.go", 1),
+            Finding::new("RI-b", "GO-S1002", "CRITICAL", "cmd/b.go", 2),
+            Finding::new("RI-c", "GO-C1003", "MINOR", "pkg/many.go", 120),
+        ],
+    );
+    let applied = reconcile(&app, &fake).await;
+    assert_eq!(
+        applied,
+        SnapshotApplied {
+            listed: 3,
+            created: 3,
+            changed: 3,
+            gone: 0,
+            deferred: 0
+        }
+    );
+    app.run_worker().await.unwrap();
+    assert_eq!(app.github.issues(SAMPLE_REPO).len(), 3);
+    let (state, body) = body_of(&app, "GO-C1003");
+    assert_eq!(state, "open");
+    assert!(body.contains("| Open occurrences | 120 |"), "{body}");
+    assert!(
+        body.contains("pkg/many.go#L120-L120"),
+        "every page of occurrences: {body}"
+    );
+    assert_eq!(app.open_occurrences("RI-b").await, 2);
+
+    // The same listing again changes nothing and writes nothing.
+    let writes = app.github.writes();
+    let again = reconcile(&app, &fake).await;
+    assert_eq!((again.created, again.changed, again.gone), (0, 0, 0));
+    app.run_worker().await.unwrap();
+    assert_eq!(app.github.writes(), writes);
+}
+
+#[tokio::test]
+async fn after_a_full_run_changed_deepsource_with_no_events_github_follows_the_snapshot() {
+    let app = spawn_app().await;
+    // Events made three findings: counts 2, 1 and 3.
+    for (event, finding, count) in [("e1", "RI-up", 2), ("e2", "RI-gone", 1), ("e3", "RI-down", 3)] {
+        app.deliver(&issue_event(INTRODUCED, event, finding, count, 1_700_000_000))
+            .await;
+    }
+    app.run_worker().await.unwrap();
+    assert_eq!(app.github.issues(SAMPLE_REPO).len(), 3);
+
+    // A full run: one count up, one down (its fixed lines gone), one finding gone, one new.
+    let fake = FakeDeepSource::start();
+    fake.set_open(
+        SAMPLE_REPO,
+        vec![
+            Finding::new("RI-up", "GO-W1001", "MAJOR", "cmd/up.go", 5),
+            Finding::new("RI-down", "GO-W1002", "MINOR", "cmd/down.go", 1),
+            Finding::new("RI-new", "GO-W1003", "MAJOR", "cmd/new.go", 4),
+        ],
+    );
+    let applied = reconcile(&app, &fake).await;
+    assert_eq!(
+        (applied.created, applied.changed, applied.gone),
+        (1, 3, 1),
+        "{applied:?}"
+    );
+    app.run_worker().await.unwrap();
+    assert_eq!(app.open_occurrences("RI-up").await, 5);
+    assert_eq!(app.open_occurrences("RI-down").await, 1);
+    assert_eq!(app.open_occurrences("RI-gone").await, 0);
+    let issues = app.github.issues(SAMPLE_REPO);
+    assert_eq!(
+        issues.iter().filter(|i| i.state == "open").count(),
+        3,
+        "{issues:#?}"
+    );
+    assert_eq!(issues.len(), 4);
+    // The resolved lines are gone from the body: only DeepSource's one location is left.
+    let down = issues.iter().find(|i| i.body.contains("cmd/down.go")).unwrap();
+    assert!(down.body.contains("| Open occurrences | 1 |"), "{}", down.body);
+    assert_eq!(down.body.matches("- [cmd/down.go#L").count(), 1, "{}", down.body);
+}
+
+#[tokio::test]
+async fn events_received_before_a_snapshot_are_absorbed_and_later_ones_defer_to_the_next() {
+    let app = spawn_app().await;
+    let fake = FakeDeepSource::start();
+    // Received before the snapshot began, applied after it: DeepSource's 3 already holds it.
+    app.deliver(&issue_event(INTRODUCED, "before", "RI-x", 3, 1_700_000_000))
+        .await;
+    fake.set_open(
+        SAMPLE_REPO,
+        vec![Finding::new("RI-x", "GO-W1001", "MAJOR", "cmd/x.go", 3)],
+    );
+    let applied = reconcile(&app, &fake).await;
+    assert_eq!((applied.created, applied.deferred), (1, 0));
+    app.run_worker().await.unwrap();
+    assert_eq!(
+        app.open_occurrences("RI-x").await,
+        3,
+        "not 6: the event was absorbed"
+    );
+    // Redelivered, in any order: still nothing counted twice.
+    app.deliver(&issue_event(INTRODUCED, "before", "RI-x", 3, 1_700_000_000))
+        .await;
+    app.run_worker().await.unwrap();
+    assert_eq!(app.open_occurrences("RI-x").await, 3);
+
+    // An event that arrives while a snapshot is being taken counts; the snapshot may not hold
+    // it, so it leaves the finding to its events and asks for another.
+    let client = DeepSource::new(&fake.url, SecretString::from(TOKEN.to_owned())).unwrap();
+    let began = snapshot_begins(&app.pool).await.unwrap();
+    app.deliver(&issue_event(RESOLVED, "during", "RI-x", 1, 1_700_000_100))
+        .await;
+    let snapshot = take_snapshot(&client, &sample_repository()).await.unwrap();
+    let applied = apply_snapshot(&app.pool, &snapshot, began).await.unwrap();
+    assert_eq!(applied.deferred, 1, "{applied:?}");
+    app.run_worker().await.unwrap();
+    assert_eq!(
+        app.open_occurrences("RI-x").await,
+        2,
+        "the event's arithmetic, this round"
+    );
+    // Once quiet, the next snapshot settles it on DeepSource's count.
+    fake.set_open(
+        SAMPLE_REPO,
+        vec![Finding::new("RI-x", "GO-W1001", "MAJOR", "cmd/x.go", 2)],
+    );
+    let settled = reconcile(&app, &fake).await;
+    // The resolve is older than this snapshot, so it does not defer it any more.
+    assert_eq!(settled.deferred, 0, "{settled:?}");
+    app.run_worker().await.unwrap();
+    assert_eq!(app.open_occurrences("RI-x").await, 2);
+    assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1);
+}
