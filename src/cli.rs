@@ -4,7 +4,7 @@ use tokio::sync::watch;
 
 use crate::configuration::Settings;
 use crate::sync::Worker;
-use crate::{db, startup::Application};
+use crate::{backfill, db, startup::Application};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +29,19 @@ pub enum Command {
     Worker,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Compare repositories with DeepSource now (DEEPSOURCE_API_TOKEN): import what is open,
+    /// correct counts and locations, zero what is gone; the worker then brings GitHub in line.
+    Backfill {
+        /// The repository, as login/name (DeepSource's account login and repository name).
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        repository: Option<String>,
+        /// Its VCS provider as DeepSource names it.
+        #[arg(long, default_value = "GITHUB")]
+        provider: String,
+        /// Every repository the service knows (from events or earlier snapshots).
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
@@ -61,6 +74,11 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             worker.run(stopped).await;
         }
         Command::Migrate => db::prepare(&settings.database).await?,
+        Command::Backfill {
+            repository,
+            provider,
+            all,
+        } => backfill::run(&settings, repository.as_deref(), &provider, all).await?,
     }
     Ok(())
 }

@@ -1,3 +1,4 @@
+pub mod backfill;
 pub mod cli;
 pub mod configuration;
 pub mod db;
@@ -5,6 +6,7 @@ pub mod deepsource;
 pub mod domain;
 pub mod error;
 pub mod ingest;
+pub mod reconcile;
 pub mod request_span;
 pub mod routes;
 pub mod startup;

@@ -4,10 +4,13 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+mod deepsource;
 mod github;
 mod server;
 mod webhook;
 
+use deepsource::deepsource_settings;
+pub use deepsource::DeepSourceSettings;
 use github::github_settings;
 pub use github::{GitHubAuth, GitHubSettings};
 pub use server::{BindAddr, TrustedProxies};
@@ -28,6 +31,7 @@ pub struct Settings {
     pub log_filter: String,
     pub github: GitHubSettings,
     pub sync: SyncSettings,
+    pub deepsource: DeepSourceSettings,
 }
 
 #[derive(Clone, Debug)]
@@ -137,6 +141,7 @@ impl Settings {
             .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string()))?;
 
         let github = github_settings(&get)?;
+        let deepsource = deepsource_settings(&get)?;
         let sync =
             SyncSettings {
                 categories: list(get("SYNC_CATEGORIES"))
@@ -166,6 +171,7 @@ impl Settings {
 
         Ok(Settings {
             github,
+            deepsource,
             sync,
             database: DatabaseSettings {
                 url: SecretString::from(url),
@@ -324,6 +330,8 @@ pub(crate) mod tests {
             ("BODY_READ_TIMEOUT", "0s"),
             ("MAX_INFLIGHT_BODY_BYTES", "1000"),
             ("TRUSTED_PROXIES", "the-proxy"),
+            ("DEEPSOURCE_API_URL", "api.deepsource.io/graphql/"),
+            ("DEEPSOURCE_REQUESTS_PER_HOUR", "6000"),
         ] {
             let err = settings(&[secret, (var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");
@@ -362,6 +370,7 @@ pub(crate) mod tests {
             ("DEEPSOURCE_WEBHOOK_SECRETS", "0123456789abcdef-topsecret"),
             ("DATABASE_URL", "postgres://u:hunter2@db/x"),
             ("GITHUB_TOKEN", "ghp_supersecret"),
+            ("DEEPSOURCE_API_TOKEN", "dsp_supersecret"),
         ])
         .unwrap();
         let printed = format!("{s:?}");

@@ -6,4 +6,7 @@ mod snapshot;
 
 pub use budget::{Budget, MAX_INLINE_WAIT};
 pub use client::{DeepSource, DeepSourceError};
-pub use snapshot::{take as take_snapshot, Location, OpenFinding, RepositoryRef, Snapshot, SnapshotError};
+pub use snapshot::{
+    take as take_snapshot, take_with_progress as take_snapshot_with_progress, Location, OpenFinding,
+    RepositoryRef, Snapshot, SnapshotError,
+};

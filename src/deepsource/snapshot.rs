@@ -170,8 +170,18 @@ fn location(edge: &Value) -> Location {
 }
 
 /// Reads every page of `repository`'s open issues and of each issue's occurrences.
-#[tracing::instrument(skip_all, fields(repository = %repository))]
 pub async fn take(client: &DeepSource, repository: &RepositoryRef) -> Result<Snapshot, SnapshotError> {
+    take_with_progress(client, repository, |_, _| {}).await
+}
+
+/// As `take`, telling `progress` after each page of issues how many are listed so far and how
+/// many DeepSource counts in all.
+#[tracing::instrument(skip_all, fields(repository = %repository))]
+pub async fn take_with_progress(
+    client: &DeepSource,
+    repository: &RepositoryRef,
+    mut progress: impl FnMut(usize, Option<usize>),
+) -> Result<Snapshot, SnapshotError> {
     let mut findings = Vec::new();
     let mut seen = HashSet::new();
     let mut requests = 0;
@@ -204,6 +214,7 @@ pub async fn take(client: &DeepSource, repository: &RepositoryRef) -> Result<Sna
                 findings.push(finding);
             }
         }
+        progress(findings.len(), total);
         match issues.next {
             Some(cursor) if after.as_deref() == Some(cursor.as_str()) => {
                 return Err(SnapshotError::Incomplete(format!(

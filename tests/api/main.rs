@@ -1,3 +1,4 @@
+mod backfill;
 mod cli;
 mod concurrency;
 mod deepsource_apply;
