@@ -3,6 +3,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 
 use crate::configuration::Settings;
+use crate::reconcile::Reconciler;
 use crate::sync::Worker;
 use crate::{backfill, db, startup::Application};
 
@@ -49,9 +50,12 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Serve { no_worker } => {
             let app = Application::build(settings.clone()).await?;
             let (stop, stopped) = watch::channel(false);
-            let worker = match no_worker {
-                true => None,
-                false => Some(app.spawn_worker(&settings, stopped)),
+            let (worker, reconciler) = match no_worker {
+                true => (None, None),
+                false => (
+                    Some(app.spawn_worker(&settings, stopped.clone())),
+                    spawn_reconciler(app.pool(), &settings, stopped)?,
+                ),
             };
             // actix-web stops on SIGTERM / SIGINT after finishing in-flight requests.
             app.run_until_stopped().await?;
@@ -59,11 +63,16 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             if let Some(worker) = worker {
                 worker.await?;
             }
+            if let Some(reconciler) = reconciler {
+                reconciler.await?;
+            }
         }
         Command::Worker => {
             db::prepare(&settings.database).await?;
-            let worker = Worker::new(db::pool(&settings.database)?, &settings)?;
+            let pool = db::pool(&settings.database)?;
+            let worker = Worker::new(pool.clone(), &settings)?;
             let (stop, stopped) = watch::channel(false);
+            let reconciler = spawn_reconciler(pool, &settings, stopped.clone())?;
             // Installed before the worker starts, so a signal at any moment after is caught.
             let signals = ShutdownSignals::install()?;
             tokio::spawn(async move {
@@ -72,6 +81,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                 let _ = stop.send(true);
             });
             worker.run(stopped).await;
+            if let Some(reconciler) = reconciler {
+                reconciler.await?;
+            }
         }
         Command::Migrate => db::prepare(&settings.database).await?,
         Command::Backfill {
@@ -81,6 +93,15 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         } => backfill::run(&settings, repository.as_deref(), &provider, all).await?,
     }
     Ok(())
+}
+
+/// Compares repositories with DeepSource beside the worker, when a token is set.
+fn spawn_reconciler(
+    pool: sqlx::PgPool,
+    settings: &Settings,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    Ok(Reconciler::new(pool, settings)?.map(|reconciler| tokio::spawn(reconciler.run(stop))))
 }
 
 struct ShutdownSignals {

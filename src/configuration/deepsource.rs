@@ -1,7 +1,17 @@
 //! DeepSource's GraphQL API: where, with which token, and how many requests an hour.
+use std::time::Duration;
+
 use secrecy::SecretString;
 
-use super::{parse_or, ConfigError};
+use super::{duration_or, parse_or, ConfigError};
+
+/// A repository to compare with DeepSource from the start (`DEEPSOURCE_REPOSITORIES`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackedRepository {
+    pub provider: String,
+    pub login: String,
+    pub name: String,
+}
 
 #[derive(Clone, Debug)]
 pub struct DeepSourceSettings {
@@ -10,6 +20,29 @@ pub struct DeepSourceSettings {
     pub api_url: String,
     /// The service's share of the token's 5,000 requests an hour, shared by every replica.
     pub requests_per_hour: u32,
+    /// Compared before any event arrives, and on every timer.
+    pub repositories: Vec<TrackedRepository>,
+    /// Every known repository is compared this often; `None` (`0`) is never on a timer.
+    pub reconcile_interval: Option<Duration>,
+    /// A repository is compared this long after its last event.
+    pub reconcile_delay: Duration,
+}
+
+/// `login/name` or `PROVIDER:login/name`.
+fn tracked(item: &str) -> Result<TrackedRepository, String> {
+    let (provider, path) = item.split_once(':').unwrap_or(("GITHUB", item));
+    match path.split_once('/') {
+        Some((login, name))
+            if !provider.is_empty() && !login.is_empty() && !name.is_empty() && !name.contains('/') =>
+        {
+            Ok(TrackedRepository {
+                provider: provider.to_ascii_uppercase(),
+                login: login.to_owned(),
+                name: name.to_owned(),
+            })
+        }
+        _ => Err(format!("{item:?}: expected login/name or PROVIDER:login/name")),
+    }
 }
 
 pub(super) fn deepsource_settings(
@@ -38,9 +71,73 @@ pub(super) fn deepsource_settings(
                 .ok_or("expected a whole number from 1 to 5000 (DeepSource allows 5,000 an hour)")
         },
     )?;
+    let repositories = super::list(get("DEEPSOURCE_REPOSITORIES"))
+        .iter()
+        .map(|item| tracked(item))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ConfigError::new("DEEPSOURCE_REPOSITORIES", e))?;
+    let reconcile_interval = match get("RECONCILE_INTERVAL").as_deref().map(str::trim) {
+        Some("0") => None,
+        other => Some(duration_or(
+            "RECONCILE_INTERVAL",
+            other.map(str::to_owned),
+            Duration::from_secs(6 * 3600),
+        )?),
+    };
+    let reconcile_delay = match get("RECONCILE_DELAY").as_deref().map(str::trim) {
+        Some("0") => Duration::ZERO,
+        other => duration_or(
+            "RECONCILE_DELAY",
+            other.map(str::to_owned),
+            Duration::from_secs(120),
+        )?,
+    };
     Ok(DeepSourceSettings {
         token: get("DEEPSOURCE_API_TOKEN").map(|t| SecretString::from(t.trim().to_owned())),
         api_url: api_url.trim().to_owned(),
         requests_per_hour,
+        repositories,
+        reconcile_interval,
+        reconcile_delay,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::settings;
+    use super::*;
+
+    #[test]
+    fn deepsource_settings_are_read() {
+        let s = settings(&[]).unwrap().deepsource;
+        assert!(s.token.is_none() && s.repositories.is_empty());
+        assert_eq!(s.api_url, "https://api.deepsource.io/graphql/");
+        assert_eq!(s.requests_per_hour, 4000);
+        assert_eq!(s.reconcile_interval, Some(Duration::from_secs(6 * 3600)));
+        assert_eq!(s.reconcile_delay, Duration::from_secs(120));
+        let s = settings(&[
+            ("DEEPSOURCE_REPOSITORIES", "acme/api, gitlab:acme/web"),
+            ("RECONCILE_INTERVAL", "0"),
+            ("RECONCILE_DELAY", "30s"),
+        ])
+        .unwrap()
+        .deepsource;
+        assert_eq!(s.repositories.len(), 2);
+        assert_eq!(
+            (
+                s.repositories[1].provider.as_str(),
+                s.repositories[1].name.as_str()
+            ),
+            ("GITLAB", "web")
+        );
+        assert_eq!(s.reconcile_interval, None);
+        assert_eq!(s.reconcile_delay, Duration::from_secs(30));
+        for (var, bad) in [
+            ("DEEPSOURCE_REPOSITORIES", "just-a-name"),
+            ("RECONCILE_INTERVAL", "often"),
+            ("RECONCILE_DELAY", "-1"),
+        ] {
+            assert_eq!(settings(&[(var, bad)]).unwrap_err().var, var);
+        }
+    }
 }

@@ -10,7 +10,7 @@ mod server;
 mod webhook;
 
 use deepsource::deepsource_settings;
-pub use deepsource::DeepSourceSettings;
+pub use deepsource::{DeepSourceSettings, TrackedRepository};
 use github::github_settings;
 pub use github::{GitHubAuth, GitHubSettings};
 pub use server::{BindAddr, TrustedProxies};
@@ -231,7 +231,7 @@ pub(crate) fn positive_millis(v: &str) -> Result<Duration, &'static str> {
         .ok_or("expected a positive number of milliseconds")
 }
 
-fn list(value: Option<String>) -> Vec<String> {
+pub(crate) fn list(value: Option<String>) -> Vec<String> {
     value
         .map(|v| {
             v.split(',')

@@ -17,6 +17,7 @@ mod intake;
 mod migrations;
 mod outage;
 mod pacing;
+mod reconcile;
 mod signature;
 mod start_up;
 mod sync;

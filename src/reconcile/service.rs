@@ -1,0 +1,153 @@
+//! The reconciler: a background duty that compares repositories with DeepSource when they are
+//! due — `RECONCILE_DELAY` after their last event that may change what is open, every
+//! `RECONCILE_INTERVAL`, and at start for `DEEPSOURCE_REPOSITORIES` — one repository at a time
+//! across replicas. A comparison that fails changes nothing and is tried again with backoff; a
+//! rate limit is waited out; a rejected token pauses every comparison, loudly.
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::schedule;
+use super::{client, reconcile, ReconcileError};
+use crate::configuration::Settings;
+use crate::deepsource::{DeepSource, DeepSourceError, RepositoryRef, SnapshotError};
+use crate::sync::backoff;
+
+/// How often it looks for due repositories and new events.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// A replica holds a repository this long while comparing it; one that dies frees it then.
+const LEASE: Duration = Duration::from_secs(600);
+/// After DeepSource rejects the token, comparisons stop this long.
+const AUTH_PAUSE: Duration = Duration::from_secs(300);
+/// Repositories compared per pass, so a pass ends and events are read between them.
+const PER_PASS: usize = 10;
+
+/// What one pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub compared: usize,
+    pub failed: usize,
+}
+
+pub struct Reconciler {
+    pool: PgPool,
+    client: DeepSource,
+    interval: Option<Duration>,
+    delay: Duration,
+    tracked: Vec<RepositoryRef>,
+    next_timer: Option<Instant>,
+    paused_until: Option<Instant>,
+}
+
+impl Reconciler {
+    /// `None` without `DEEPSOURCE_API_TOKEN`: the service then works from events alone.
+    pub fn new(pool: PgPool, settings: &Settings) -> anyhow::Result<Option<Self>> {
+        let Some(client) = client(&pool, settings)? else {
+            return Ok(None);
+        };
+        let ds = &settings.deepsource;
+        let tracked = ds
+            .repositories
+            .iter()
+            .map(|r| RepositoryRef {
+                provider: r.provider.clone(),
+                login: r.login.clone(),
+                name: r.name.clone(),
+            })
+            .collect();
+        Ok(Some(Self {
+            pool,
+            client,
+            interval: ds.reconcile_interval,
+            delay: ds.reconcile_delay,
+            tracked,
+            next_timer: None,
+            paused_until: None,
+        }))
+    }
+
+    /// Schedules what events and the timer make due, then compares due repositories.
+    pub async fn run_once(&mut self) -> Result<Pass, sqlx::Error> {
+        let mut pass = Pass::default();
+        if self.paused_until.is_some_and(|until| Instant::now() < until) {
+            return Ok(pass);
+        }
+        if self.next_timer.is_none() {
+            schedule::track(&self.pool, &self.tracked).await?;
+        }
+        if let Some(interval) = self.interval {
+            if self.next_timer.is_none_or(|at| Instant::now() >= at) {
+                if self.next_timer.is_some() {
+                    schedule::all_due_now(&self.pool).await?;
+                }
+                self.next_timer = Some(Instant::now() + interval);
+            }
+        } else {
+            self.next_timer.get_or_insert_with(Instant::now);
+        }
+        schedule::schedule_from_events(&self.pool, self.delay).await?;
+        while pass.compared + pass.failed < PER_PASS {
+            let Some((repository, token, attempts)) = schedule::claim(&self.pool, LEASE).await? else {
+                break;
+            };
+            let (next, error) = match reconcile(&self.pool, &self.client, &repository, false).await {
+                Ok(applied) => {
+                    pass.compared += 1;
+                    // Findings that had events meanwhile keep their arithmetic; look again once quiet.
+                    (Some(self.delay).filter(|_| applied.deferred > 0), None)
+                }
+                Err(e) => {
+                    pass.failed += 1;
+                    let wait = match &e {
+                        ReconcileError::Snapshot(SnapshotError::Api(DeepSourceError::RateLimited {
+                            wait,
+                        }))
+                        | ReconcileError::Snapshot(SnapshotError::Api(DeepSourceError::Budget { wait })) => {
+                            *wait
+                        }
+                        ReconcileError::Snapshot(SnapshotError::Api(DeepSourceError::Unauthorized(
+                            message,
+                        ))) => {
+                            tracing::error!(
+                                message,
+                                pause_secs = AUTH_PAUSE.as_secs(),
+                                "DeepSource REJECTED THE TOKEN (401): fix DEEPSOURCE_API_TOKEN; comparisons pause, findings are untouched"
+                            );
+                            self.paused_until = Some(Instant::now() + AUTH_PAUSE);
+                            AUTH_PAUSE
+                        }
+                        _ => backoff(attempts + 1),
+                    };
+                    tracing::warn!(repository = %repository, error = %e, retry_in_secs = wait.as_secs(), "a comparison with DeepSource did not complete; nothing changed");
+                    (Some(wait), Some(e.to_string()))
+                }
+            };
+            schedule::finish(&self.pool, &repository, token, next, error.as_deref()).await?;
+            if self.paused_until.is_some() {
+                break;
+            }
+        }
+        Ok(pass)
+    }
+
+    /// Works until `stop` turns true.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        tracing::info!(
+            interval_secs = self.interval.map(|i| i.as_secs()),
+            delay_secs = self.delay.as_secs(),
+            "reconciler started: repositories are compared with DeepSource"
+        );
+        while !*stop.borrow() {
+            if let Err(error) = self.run_once().await {
+                tracing::warn!(%error, "the reconciler could not reach the database; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                changed = stop.changed() => if changed.is_err() { break },
+            }
+        }
+        tracing::info!("reconciler stopped");
+    }
+}
