@@ -40,6 +40,9 @@ pub struct SyncSettings {
     pub categories: Vec<String>,
     /// Analyzer shortcodes to sync; empty means all.
     pub analyzers: Vec<String>,
+    /// Upper-case severities to sync; empty means all. A finding whose severity is not known
+    /// yet (no snapshot has said) passes.
+    pub severities: Vec<String>,
     pub reopen_policy: ReopenPolicy,
     /// How long a worker holds a finding without renewing it; a sync's deadline is three
     /// quarters of it.
@@ -149,6 +152,10 @@ impl Settings {
                     .map(|c| c.to_ascii_uppercase())
                     .collect(),
                 analyzers: list(get("SYNC_ANALYZERS")),
+                severities: list(get("SYNC_SEVERITIES"))
+                    .into_iter()
+                    .map(|c| c.to_ascii_uppercase())
+                    .collect(),
                 reopen_policy: parse_or("REOPEN_POLICY", get("REOPEN_POLICY"), ReopenPolicy::Reopen, |v| {
                     match v.to_ascii_lowercase().as_str() {
                         "reopen" => Ok(ReopenPolicy::Reopen),

@@ -30,13 +30,14 @@ pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings) -> String {
         list.join(",")
     };
     hash(&format!(
-        "release={} credential={credential} api={} api_configured={} repo={:?} categories={} analyzers={} reopen={:?}",
+        "release={} credential={credential} api={} api_configured={} repo={:?} categories={} analyzers={} severities={} reopen={:?}",
         env!("CARGO_PKG_VERSION"),
         github.api_url,
         github.api_url_configured,
         github.repo_override.as_ref().map(ToString::to_string),
         sorted(&sync.categories),
         sorted(&sync.analyzers),
+        sorted(&sync.severities),
         sync.reopen_policy,
     ))
 }
@@ -117,6 +118,7 @@ mod tests {
         assert_ne!(token, of(&[("GITHUB_TOKEN", "ghp_b")]), "another credential");
         assert!(!token.contains("ghp_a"));
         assert_ne!(dry, of(&[("SYNC_CATEGORIES", "SECURITY")]));
+        assert_ne!(dry, of(&[("SYNC_SEVERITIES", "CRITICAL")]));
         assert_eq!(
             of(&[("SYNC_ANALYZERS", "go,python")]),
             of(&[("SYNC_ANALYZERS", "python,go")]),

@@ -78,7 +78,7 @@ pub async fn claim(pool: &PgPool, lease: Duration) -> Result<Option<Claim>, sqlx
                   OR (j.status = 'running' AND j.lease_expires_at < now()))
              AND NOT EXISTS (SELECT 1 FROM finding_leases l
                              WHERE l.finding_id = j.finding_id AND l.expires_at > now())
-           ORDER BY j.next_attempt_at, j.id
+           ORDER BY j.priority, j.next_attempt_at, j.id
            LIMIT 8
            FOR UPDATE OF j SKIP LOCKED"#
     )

@@ -84,6 +84,12 @@ pub fn render(finding: &Finding) -> IssueContent {
             label_part(&finding.category.to_ascii_lowercase())
         ));
     }
+    if let Some(severity) = finding.severity.as_deref().filter(|s| !s.is_empty()) {
+        labels.push(format!(
+            "deepsource/severity:{}",
+            label_part(&severity.to_ascii_lowercase())
+        ));
+    }
     if !finding.analyzer_shortcode.is_empty() {
         labels.push(format!("analyzer/{}", label_part(&finding.analyzer_shortcode)));
     }

@@ -34,6 +34,25 @@ pub async fn snapshot_begins(pool: &PgPool) -> Result<DateTime<Utc>, sqlx::Error
         .await
 }
 
+/// Priorities of the jobs a snapshot queues (lower first; events' jobs are 0): closes, then
+/// CRITICAL, MAJOR, MINOR and unknown severity, SECURITY then BUG_RISK first within each.
+const CLOSE_PRIORITY: i16 = 1;
+
+fn priority(finding: &OpenFinding) -> i16 {
+    let severity = match finding.severity.as_deref() {
+        Some("CRITICAL") => 0,
+        Some("MAJOR") => 1,
+        Some("MINOR") => 2,
+        _ => 3,
+    };
+    let category = match finding.category.as_str() {
+        "SECURITY" => 0,
+        "BUG_RISK" => 1,
+        _ => 2,
+    };
+    10 + severity * 3 + category
+}
+
 fn locations(finding: &OpenFinding) -> Vec<Occurrence> {
     finding
         .occurrences
@@ -128,7 +147,7 @@ pub async fn apply_snapshot(
         applied.deferred += usize::from(row.late);
         if row.changed {
             applied.changed += 1;
-            due.push(finding.id.clone());
+            due.push((finding.id.clone(), priority(finding)));
         }
     }
 
@@ -158,15 +177,17 @@ pub async fn apply_snapshot(
     let zeroed = gone.zeroed.unwrap_or_default();
     applied.gone = zeroed.len();
     applied.deferred += gone.late as usize;
-    due.extend(zeroed);
+    due.extend(zeroed.into_iter().map(|id| (id, CLOSE_PRIORITY)));
 
     // The worker brings GitHub in line with each changed finding, as for an event.
+    let (ids, priorities): (Vec<String>, Vec<i16>) = due.into_iter().unzip();
     sqlx::query!(
-        r#"INSERT INTO sync_jobs (finding_id)
-           SELECT d.id FROM unnest($1::text[]) AS d(id)
+        r#"INSERT INTO sync_jobs (finding_id, priority)
+           SELECT d.id, d.priority FROM unnest($1::text[], $2::smallint[]) AS d(id, priority)
            WHERE NOT EXISTS (SELECT 1 FROM sync_jobs j
                              WHERE j.finding_id = d.id AND j.status IN ('pending', 'running'))"#,
-        &due
+        &ids,
+        &priorities
     )
     .execute(&mut *tx)
     .await?;

@@ -42,6 +42,8 @@ pub struct Finding {
     pub comment_started_at: Option<DateTime<Utc>>,
     pub comment_unsettled: Option<Duration>,
     pub previous_issues: Vec<i64>,
+    /// CRITICAL, MAJOR or MINOR, once a DeepSource snapshot has said.
+    pub severity: Option<String>,
 }
 
 /// How a claimed job ends this round.
@@ -165,7 +167,7 @@ pub async fn load_finding(pool: &PgPool, id: &str, settle: Duration) -> Result<O
                   issue_description, category, analyzer_shortcode, analyzer_name, open_occurrences,
                   locations AS "locations: Json<Vec<Occurrence>>", github_repo, github_issue_number,
                   github_state, github_content_hash, create_started_at, pending_comment,
-                  comment_started_at, previous_issues,
+                  comment_started_at, previous_issues, severity,
                   EXTRACT(EPOCH FROM create_started_at + make_interval(secs => $2) - now())::float8
                       AS create_unsettled_secs,
                   EXTRACT(EPOCH FROM comment_started_at + make_interval(secs => $2) - now())::float8
@@ -201,6 +203,7 @@ pub async fn load_finding(pool: &PgPool, id: &str, settle: Duration) -> Result<O
         comment_started_at: r.comment_started_at,
         comment_unsettled: left(r.comment_unsettled_secs),
         previous_issues: r.previous_issues,
+        severity: r.severity,
     }))
 }
 

@@ -18,6 +18,11 @@ pub fn target(finding: &Finding, github: &GitHubSettings, sync: &SyncSettings) -
             finding.analyzer_shortcode
         ));
     }
+    if let Some(severity) = finding.severity.as_deref() {
+        if !sync.severities.is_empty() && !sync.severities.contains(&severity.to_ascii_uppercase()) {
+            return Err(format!("severity {severity} is not in SYNC_SEVERITIES"));
+        }
+    }
     if let Some(repo) = &github.repo_override {
         return Ok(repo.clone());
     }

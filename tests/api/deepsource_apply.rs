@@ -173,3 +173,93 @@ async fn events_received_before_a_snapshot_are_absorbed_and_later_ones_defer_to_
     assert_eq!(app.open_occurrences("RI-x").await, 2);
     assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1);
 }
+
+fn finding(id: &str, shortcode: &str, severity: &str, category: &str) -> Finding {
+    let mut f = Finding::new(id, shortcode, severity, &format!("src/{id}.go"), 1);
+    f.category = category.into();
+    f
+}
+
+#[tokio::test]
+async fn a_backfill_closes_first_then_creates_by_severity_and_category_and_labels_severity() {
+    let app = spawn_app().await;
+    app.deliver(&issue_event(INTRODUCED, "e1", "RI-old", 1, 1_700_000_000))
+        .await;
+    app.run_worker().await.unwrap();
+    let fake = FakeDeepSource::start();
+    fake.set_open(
+        SAMPLE_REPO,
+        vec![
+            finding("RI-1", "GO-R0001", "MINOR", "STYLE"),
+            finding("RI-2", "GO-R0002", "CRITICAL", "BUG_RISK"),
+            finding("RI-3", "GO-R0003", "MAJOR", "SECURITY"),
+            finding("RI-4", "GO-R0004", "CRITICAL", "SECURITY"),
+            finding("RI-5", "GO-R0005", "MAJOR", "PERFORMANCE"),
+        ],
+    );
+    reconcile(&app, &fake).await;
+    app.run_worker().await.unwrap();
+    let writes: Vec<String> = app
+        .github
+        .calls()
+        .into_iter()
+        .filter(|c| {
+            c.method == "POST" && c.path.trim_end_matches('?').ends_with("/issues") || c.method == "PATCH"
+        })
+        .map(|c| format!("{} {}", c.method, c.path))
+        .collect();
+    assert!(
+        writes.len() > 1 && writes[1].starts_with("PATCH"),
+        "the close goes first: {writes:?} {:?}",
+        app.github.calls()
+    );
+    let mut issues = app.github.issues(SAMPLE_REPO);
+    issues.sort_by_key(|i| i.number);
+    let created: Vec<&str> = issues[1..]
+        .iter()
+        .map(|i| i.title.split_whitespace().last().unwrap_or_default())
+        .collect();
+    assert_eq!(created.len(), 5, "{issues:#?}");
+    let order: Vec<&str> = issues[1..].iter().map(|i| &i.title[..]).collect();
+    for (position, shortcode) in ["GO-R0004", "GO-R0002", "GO-R0003", "GO-R0005", "GO-R0001"]
+        .iter()
+        .enumerate()
+    {
+        assert!(order[position].contains(shortcode), "{position}: {order:?}");
+    }
+    assert!(
+        issues[1]
+            .labels
+            .contains(&"deepsource/severity:critical".to_owned()),
+        "{:?}",
+        issues[1].labels
+    );
+}
+
+#[tokio::test]
+async fn sync_severities_keeps_findings_of_other_severities_off_github() {
+    let app = crate::helpers::spawn_app_with(|s| s.sync.severities = vec!["CRITICAL".into()]).await;
+    // Known only from an event: its severity is unknown, so it passes the filter.
+    app.deliver(&issue_event(INTRODUCED, "e1", "RI-event", 1, 1_700_000_000))
+        .await;
+    let fake = FakeDeepSource::start();
+    fake.set_open(
+        SAMPLE_REPO,
+        vec![
+            finding("RI-c", "GO-R0001", "CRITICAL", "BUG_RISK"),
+            finding("RI-m", "GO-R0002", "MAJOR", "BUG_RISK"),
+        ],
+    );
+    app.run_worker().await.unwrap();
+    assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1);
+    reconcile(&app, &fake).await;
+    app.run_worker().await.unwrap();
+    let titles: Vec<String> = app
+        .github
+        .issues(SAMPLE_REPO)
+        .into_iter()
+        .map(|i| i.title)
+        .collect();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    assert!(titles.iter().any(|t| t.contains("GO-R0001")) && !titles.iter().any(|t| t.contains("GO-R0002")));
+}
