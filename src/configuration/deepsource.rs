@@ -45,6 +45,22 @@ fn tracked(item: &str) -> Result<TrackedRepository, String> {
     }
 }
 
+/// The dashboard's base URL, without a trailing slash.
+pub(super) fn app_url(value: Option<String>) -> Result<String, ConfigError> {
+    let url = value.unwrap_or_else(|| "https://app.deepsource.com".to_owned());
+    let url = url.trim().trim_end_matches('/');
+    let usable = url.parse::<http::Uri>().is_ok_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some_and(|h| !h.is_empty())
+    });
+    if !usable {
+        return Err(ConfigError::new(
+            "DEEPSOURCE_APP_URL",
+            "expected an http(s):// URL with a host, e.g. https://app.deepsource.com",
+        ));
+    }
+    Ok(url.to_owned())
+}
+
 pub(super) fn deepsource_settings(
     get: &impl Fn(&str) -> Option<String>,
 ) -> Result<DeepSourceSettings, ConfigError> {

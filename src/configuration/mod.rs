@@ -43,6 +43,8 @@ pub struct SyncSettings {
     /// Upper-case severities to sync; empty means all. A finding whose severity is not known
     /// yet (no snapshot has said) passes.
     pub severities: Vec<String>,
+    /// DeepSource's dashboard (`DEEPSOURCE_APP_URL`), which issues link their finding in.
+    pub deepsource_app_url: String,
     pub reopen_policy: ReopenPolicy,
     /// How long a worker holds a finding without renewing it; a sync's deadline is three
     /// quarters of it.
@@ -156,6 +158,7 @@ impl Settings {
                     .into_iter()
                     .map(|c| c.to_ascii_uppercase())
                     .collect(),
+                deepsource_app_url: deepsource::app_url(get("DEEPSOURCE_APP_URL"))?,
                 reopen_policy: parse_or("REOPEN_POLICY", get("REOPEN_POLICY"), ReopenPolicy::Reopen, |v| {
                     match v.to_ascii_lowercase().as_str() {
                         "reopen" => Ok(ReopenPolicy::Reopen),
@@ -339,6 +342,7 @@ pub(crate) mod tests {
             ("TRUSTED_PROXIES", "the-proxy"),
             ("DEEPSOURCE_API_URL", "api.deepsource.io/graphql/"),
             ("DEEPSOURCE_REQUESTS_PER_HOUR", "6000"),
+            ("DEEPSOURCE_APP_URL", "app.deepsource.com"),
         ] {
             let err = settings(&[secret, (var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");

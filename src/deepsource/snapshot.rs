@@ -66,6 +66,32 @@ impl RepositoryRef {
         })
     }
 
+    /// A finding's occurrences in DeepSource's dashboard at `app` (`https://app.deepsource.com`),
+    /// for the providers whose dashboard prefix is known.
+    pub fn dashboard_url(&self, app: &str, shortcode: &str) -> Option<String> {
+        let prefix = match self.provider.as_str() {
+            "GITHUB" => "gh",
+            "GITLAB" => "gl",
+            "BITBUCKET" => "bb",
+            _ => return None,
+        };
+        // Unreserved characters stay as they are (RFC 3986); anything else is escaped.
+        const PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.')
+            .remove(b'~');
+        let part = |s: &str| percent_encoding::utf8_percent_encode(s, PART).to_string();
+        (!shortcode.is_empty()).then(|| {
+            format!(
+                "{app}/{prefix}/{}/{}/issue/{}/occurrences",
+                part(&self.login),
+                part(&self.name),
+                part(shortcode)
+            )
+        })
+    }
+
     /// How findings are filed by repository: `provider:login/name`, in lower case (GitHub's
     /// names are not case-sensitive, and events and the API need not agree on case).
     pub fn key(&self) -> String {
@@ -326,5 +352,17 @@ mod tests {
         assert!(RepositoryRef::from_vcs("GITHUB", "https://github.com/only-owner").is_none());
         assert!(RepositoryRef::from_vcs("", "https://github.com/a/b").is_none());
         assert!(RepositoryRef::from_vcs("GITHUB", "").is_none());
+        assert_eq!(
+            from_api
+                .dashboard_url("https://app.deepsource.com", "GO-W1001")
+                .unwrap(),
+            "https://app.deepsource.com/gh/deepsourcelabs/demo-go/issue/GO-W1001/occurrences"
+        );
+        assert!(RepositoryRef {
+            provider: "ADS".into(),
+            ..from_api
+        }
+        .dashboard_url("https://x", "A")
+        .is_none());
     }
 }

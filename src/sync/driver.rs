@@ -13,6 +13,7 @@ use super::render::{render, with_comment_marker, IssueContent};
 use super::store::{self, Call, Finding, JobEnd, Link};
 use super::target::target;
 use crate::configuration::{GitHubSettings, ReopenPolicy, SyncSettings};
+use crate::deepsource::RepositoryRef;
 use crate::domain::RepoSlug;
 
 /// Budget waits up to this long are slept through; longer ones reschedule the jobs.
@@ -83,9 +84,19 @@ impl Driver {
         self.github.is_none()
     }
 
+    /// The finding as stored, with its link into DeepSource's dashboard.
+    async fn load(&self, id: &str) -> Result<Option<Finding>, SyncError> {
+        let mut finding = store::load_finding(&self.pool, id, CALL_SETTLE).await?;
+        if let Some(f) = finding.as_mut() {
+            f.dashboard_url = RepositoryRef::from_vcs(&f.vcs_provider, &f.vcs_url)
+                .and_then(|r| r.dashboard_url(&self.sync.deepsource_app_url, &f.issue_shortcode));
+        }
+        Ok(finding)
+    }
+
     /// Drives GitHub for one finding and says how its jobs end.
     pub async fn sync(&self, lease: &Lease, attempts: i32) -> Result<JobEnd, SyncError> {
-        let Some(finding) = store::load_finding(&self.pool, &lease.finding_id, CALL_SETTLE).await? else {
+        let Some(finding) = self.load(&lease.finding_id).await? else {
             return Ok(JobEnd::Done);
         };
         let repo = match target(&finding, &self.github_settings, &self.sync) {
@@ -170,9 +181,7 @@ impl Driver {
         match (is_open, open_wanted) {
             (false, true) if self.sync.reopen_policy == ReopenPolicy::New => {
                 store::retire_issue(&self.pool, lease, number).await?;
-                let finding = store::load_finding(&self.pool, &finding.id, CALL_SETTLE)
-                    .await?
-                    .ok_or(SyncError::LeaseLost)?;
+                let finding = self.load(&finding.id).await?.ok_or(SyncError::LeaseLost)?;
                 Box::pin(self.reconcile(github, lease, finding, repo)).await
             }
             (false, true) => {

@@ -78,6 +78,8 @@ pub struct BodyParts<'a> {
     pub facts: &'a str,
     /// One Markdown list item per occurrence, each ending in a newline.
     pub locations: &'a [String],
+    /// Where every location can be seen when not all fit (DeepSource's dashboard).
+    pub more_link: Option<&'a str>,
     /// Ends in the hidden marker, which must survive whole: it is how an issue whose create
     /// answer was lost is found again.
     pub footer: &'a str,
@@ -113,7 +115,7 @@ pub fn body(parts: &BodyParts<'_>) -> String {
     out.push_str(parts.facts);
     if listing {
         out.push_str(LOCATIONS_HEADING);
-        out.push_str(&locations(parts.locations, listed, room));
+        out.push_str(&locations(parts.locations, listed, room, parts.more_link));
         out.push('\n');
     }
     out.push_str(parts.footer);
@@ -122,17 +124,20 @@ pub fn body(parts: &BodyParts<'_>) -> String {
 
 /// As many whole lines as fit in `room` characters; when not all do, room is kept for the line
 /// that says how many were left out.
-fn locations(lines: &[String], listed: usize, room: usize) -> String {
+fn locations(lines: &[String], listed: usize, room: usize, more_link: Option<&str>) -> String {
     if listed <= room {
         return lines.concat();
     }
-    let room = room.saturating_sub(MORE_LINE_CHARS);
+    let link = more_link
+        .map(|url| format!(" ([all of them in DeepSource]({url}))"))
+        .unwrap_or_default();
+    let room = room.saturating_sub(MORE_LINE_CHARS + chars(&link));
     let mut out = String::new();
     let mut used = 0;
     for (i, line) in lines.iter().enumerate() {
         let len = chars(line);
         if used + len > room {
-            out.push_str(&format!("- …and {} more\n", lines.len() - i));
+            out.push_str(&format!("- …and {} more{link}\n", lines.len() - i));
             break;
         }
         used += len;
@@ -186,6 +191,7 @@ mod tests {
             description: &description,
             facts: "| facts |\n\n",
             locations: &locations,
+            more_link: None,
             footer,
         });
         assert!(body.chars().count() <= MAX_BODY_CHARS);
@@ -208,16 +214,19 @@ mod tests {
             let description = "d".repeat(description);
             let locations = lines(n, width);
             let footer = "<!-- deepsource-sync:X -->\n";
+            let link = "https://app.deepsource.com/gh/a/b/issue/X-1/occurrences";
             let body = body(&BodyParts {
                 description: &description,
                 facts: "| facts |\n\n",
                 locations: &locations,
+                more_link: Some(link),
                 footer,
             });
             assert!(body.chars().count() <= MAX_BODY_CHARS, "{n} × {width}");
             assert!(body.ends_with(footer));
             let all_kept = locations.iter().all(|l| body.contains(l.as_str()));
-            assert!(all_kept || body.contains(" more\n"), "{n} × {width}");
+            let more = format!(" more ([all of them in DeepSource]({link}))\n");
+            assert!(all_kept || body.contains(&more), "{n} × {width}");
             if !description.is_empty() {
                 assert!(body.starts_with('d'), "a description keeps its floor");
             }
@@ -231,6 +240,7 @@ mod tests {
             description: "desc",
             facts: "facts\n\n",
             locations: &locations,
+            more_link: None,
             footer: "end\n",
         });
         assert_eq!(

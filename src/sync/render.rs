@@ -107,8 +107,14 @@ pub fn render(finding: &Finding) -> IssueContent {
         (name, "") => fact(name),
         (name, shortcode) => format!("{} (`{}`)", fact(name), code(shortcode)),
     };
+    // Only URLs this service built from its settings; DeepSource's text never becomes a link.
+    let in_deepsource = finding
+        .dashboard_url
+        .as_deref()
+        .map(|url| format!("| In DeepSource | [all occurrences]({url}) |\n"))
+        .unwrap_or_default();
     let mut facts = format!(
-        "| | |\n|---|---|\n| Category | {} |\n| Analyzer | {} |\n| Repository | {} |\n| Open occurrences | {} |\n\n",
+        "| | |\n|---|---|\n| Category | {} |\n| Analyzer | {} |\n| Repository | {} |\n| Open occurrences | {} |\n{in_deepsource}\n",
         fact(&or_unknown(&finding.category, "unknown")),
         analyzer,
         fact(&or_unknown(&finding.repository_name, "unknown")),
@@ -134,6 +140,7 @@ pub fn render(finding: &Finding) -> IssueContent {
         description: &neutralise(&finding.issue_description),
         facts: &facts,
         locations: &locations,
+        more_link: finding.dashboard_url.as_deref(),
         footer: &footer,
     });
     IssueContent { title, labels, body }

@@ -44,6 +44,8 @@ pub struct Finding {
     pub previous_issues: Vec<i64>,
     /// CRITICAL, MAJOR or MINOR, once a DeepSource snapshot has said.
     pub severity: Option<String>,
+    /// Its occurrences in DeepSource's dashboard; set by the driver from its settings.
+    pub dashboard_url: Option<String>,
 }
 
 /// How a claimed job ends this round.
@@ -204,6 +206,7 @@ pub async fn load_finding(pool: &PgPool, id: &str, settle: Duration) -> Result<O
         comment_unsettled: left(r.comment_unsettled_secs),
         previous_issues: r.previous_issues,
         severity: r.severity,
+        dashboard_url: None,
     }))
 }
 
