@@ -127,12 +127,8 @@ pub fn render(finding: &Finding) -> IssueContent {
         "<sub>Kept in sync with DeepSource by deepsource-sync; edits to this description are overwritten.</sub>\n{}\n",
         current_marker(finding)
     );
-    let locations: Vec<String> = if finding.open_occurrences > 0 {
-        finding
-            .locations
-            .iter()
-            .map(|o| location_line(finding, o))
-            .collect()
+    let locations = if finding.open_occurrences > 0 {
+        grouped_locations(finding)
     } else {
         Vec::new()
     };
@@ -144,6 +140,33 @@ pub fn render(finding: &Finding) -> IssueContent {
         footer: &footer,
     });
     IssueContent { title, labels, body }
+}
+
+/// One line per occurrence, grouped by file (in path and line order); when there are several
+/// files, each file's first line carries the file's name above it, so a cut keeps whole lines
+/// and "…and N more" still counts occurrences.
+fn grouped_locations(finding: &Finding) -> Vec<String> {
+    let mut sorted: Vec<&Occurrence> = finding.locations.iter().collect();
+    sorted.sort_by(|a, b| (a.path.as_deref(), a.begin_line).cmp(&(b.path.as_deref(), b.begin_line)));
+    let files = sorted
+        .iter()
+        .map(|o| o.path.as_deref())
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let mut previous = None;
+    sorted
+        .into_iter()
+        .map(|o| {
+            let line = location_line(finding, o);
+            let path = o.path.as_deref();
+            if files < 2 || previous == Some(path) {
+                return line;
+            }
+            previous = Some(path);
+            let name = code_span(path.filter(|p| !p.is_empty()).unwrap_or("unknown file"));
+            format!("\n**`{}`**\n\n{line}", cut(&name, MAX_FACT_CHARS))
+        })
+        .collect()
 }
 
 fn location_line(finding: &Finding, o: &Occurrence) -> String {
@@ -231,6 +254,40 @@ mod tests {
             }],
             ..Finding::default()
         }
+    }
+
+    #[test]
+    fn locations_are_grouped_by_file_in_line_order() {
+        let mut f = finding();
+        let at = |path: &str, line: i64| Occurrence {
+            path: Some(path.into()),
+            begin_line: Some(line),
+            end_line: Some(line),
+            title: None,
+        };
+        f.open_occurrences = 4;
+        f.locations = vec![at("b.go", 9), at("a.go", 7), at("b.go", 2), at("a.go", 1)];
+        let body = render(&f).body;
+        let order: Vec<usize> = [
+            "**`a.go`**",
+            "a.go#L1-L1",
+            "a.go#L7-L7",
+            "**`b.go`**",
+            "b.go#L2-L2",
+            "b.go#L9-L9",
+        ]
+        .iter()
+        .map(|needle| body.find(needle).unwrap_or_else(|| panic!("{needle} in {body}")))
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{body}");
+        assert_eq!(body.matches("**`a.go`**").count(), 1);
+        // One file: no heading.
+        f.locations = vec![at("a.go", 7), at("a.go", 1)];
+        let body = render(&f).body;
+        assert!(
+            !body.contains("**`a.go`**") && body.find("#L1-L1") < body.find("#L7-L7"),
+            "{body}"
+        );
     }
 
     #[test]
