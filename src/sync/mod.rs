@@ -8,6 +8,7 @@ mod github;
 mod github_errors;
 mod lease;
 mod limits;
+mod locations;
 mod neutralise;
 mod pacing;
 mod recovery;
