@@ -263,3 +263,64 @@ async fn sync_severities_keeps_findings_of_other_severities_off_github() {
     assert_eq!(titles.len(), 2, "{titles:?}");
     assert!(titles.iter().any(|t| t.contains("GO-R0001")) && !titles.iter().any(|t| t.contains("GO-R0002")));
 }
+
+#[tokio::test]
+async fn a_backfill_of_250_findings_is_paced_within_githubs_limits_most_severe_first() {
+    // GitHub's limits scaled down: the fake refuses (and counts) more than 25 writes in any
+    // 100 ms or two within 4 ms; the pacer is told the same interval.
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.github.writes_per_minute = 250 * 60 * 10 / 100;
+        s.github.min_write_interval = std::time::Duration::from_millis(4);
+    })
+    .await;
+    app.github.set_limits(crate::fake_github::Limits {
+        per_minute: 25,
+        window: std::time::Duration::from_millis(100),
+        min_interval: std::time::Duration::from_millis(4),
+        tolerance: std::time::Duration::from_millis(2),
+    });
+    let fake = FakeDeepSource::start();
+    let severities = ["MINOR", "MAJOR", "CRITICAL"];
+    let open: Vec<Finding> = (0..250)
+        .map(|i| {
+            Finding::new(
+                &format!("RI{i}"),
+                &format!("GO-B{i:04}"),
+                severities[i % 3],
+                &format!("f{i}.go"),
+                1 + i % 4,
+            )
+        })
+        .collect();
+    fake.set_open(SAMPLE_REPO, open);
+    reconcile(&app, &fake).await;
+    app.run_worker().await.unwrap();
+    let mut issues = app.github.issues(SAMPLE_REPO);
+    assert_eq!(issues.len(), 250);
+    assert_eq!(app.github.violations(), 0, "within GitHub's limits");
+    issues.sort_by_key(|i| i.number);
+    let severity_of = |i: &crate::fake_github::Issue| {
+        let n: usize = i.title.split("GO-B").nth(1).unwrap()[..4].parse().unwrap();
+        (2 - n % 3, n) // CRITICAL (n % 3 == 2) first
+    };
+    let ranks: Vec<usize> = issues.iter().map(|i| severity_of(i).0).collect();
+    assert!(
+        ranks.windows(2).all(|w| w[0] <= w[1]),
+        "created most severe first: {ranks:?}"
+    );
+    for issue in &issues {
+        let n = severity_of(issue).1;
+        let count = 1 + n % 4;
+        assert!(
+            issue.body.contains(&format!("| Open occurrences | {count} |")),
+            "{}",
+            issue.body
+        );
+        assert_eq!(
+            issue.body.matches(&format!("f{n}.go#L")).count(),
+            count,
+            "{}",
+            issue.body
+        );
+    }
+}
