@@ -43,13 +43,7 @@ async fn main() -> anyhow::Result<()> {
     let findings = env_or("SNAPSHOT_BENCH_FINDINGS", 2000) as usize;
     let occurrences = env_or("SNAPSHOT_BENCH_OCCURRENCES", 10_000) as usize;
     let rate = env_or("SNAPSHOT_BENCH_RATE", 80);
-    let server = std::env::var("BENCH_DATABASE_SERVER_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let database_url = format!("{server}/dss_bench_snapshot");
-    let admin = sqlx::PgPool::connect(&format!("{server}/postgres")).await?;
-    sqlx::query("DROP DATABASE IF EXISTS dss_bench_snapshot WITH (FORCE)")
-        .execute(&admin)
-        .await?;
+    let (database_url, admin) = support::fresh_database("dss_bench_snapshot").await?;
 
     // Occurrences spread evenly, the remainder on the first findings; some findings have more
     // than a page of them when the average is high.
@@ -120,9 +114,7 @@ async fn main() -> anyhow::Result<()> {
         "GITHUB_REPO" => Some("acme/tracker".into()),
         _ => None,
     })?;
-    settings.github.min_write_interval = Duration::from_secs_f64(1.0 / rate as f64);
-    settings.github.writes_per_minute = (rate * 60) as u32;
-    settings.github.writes_per_hour = (rate * 3600) as u32;
+    support::pace_at(&mut settings, rate);
     let pool = sqlx::PgPool::connect(&database_url).await?;
     let worker = Worker::new(pool, &settings)?;
     let started = Instant::now();

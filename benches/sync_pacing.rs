@@ -19,14 +19,7 @@ use support::{env_or, event, sign, SECRET};
 async fn main() -> anyhow::Result<()> {
     let findings = env_or("SYNC_BENCH_FINDINGS", 400);
     let rate = env_or("SYNC_BENCH_RATE", 80);
-    let server = std::env::var("BENCH_DATABASE_SERVER_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let database_url = format!("{server}/dss_bench_sync");
-
-    let admin = sqlx::PgPool::connect(&format!("{server}/postgres")).await?;
-    sqlx::query("DROP DATABASE IF EXISTS dss_bench_sync WITH (FORCE)")
-        .execute(&admin)
-        .await?;
+    let (database_url, _admin) = support::fresh_database("dss_bench_sync").await?;
 
     let github = FakeGitHub::start();
     // GitHub's limits, with "per minute" read as "per second": the fake refuses (and counts)
@@ -45,9 +38,7 @@ async fn main() -> anyhow::Result<()> {
         "GITHUB_TOKEN" => Some(TOKEN.into()),
         _ => None,
     })?;
-    settings.github.min_write_interval = Duration::from_secs_f64(1.0 / rate as f64);
-    settings.github.writes_per_minute = (rate * 60) as u32;
-    settings.github.writes_per_hour = (rate * 3600) as u32;
+    support::pace_at(&mut settings, rate);
 
     let app = Application::build(settings.clone()).await?;
     let url = format!("http://127.0.0.1:{}/webhooks", app.port());

@@ -29,3 +29,22 @@ pub fn sign(body: &[u8]) -> String {
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
 }
+
+/// A benchmark's database on `BENCH_DATABASE_SERVER_URL` (default: the local server), dropped
+/// first if an earlier run left it: its URL, and a pool on the maintenance database.
+pub async fn fresh_database(name: &str) -> anyhow::Result<(String, sqlx::PgPool)> {
+    let server = std::env::var("BENCH_DATABASE_SERVER_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let admin = sqlx::PgPool::connect(&format!("{server}/postgres")).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
+    Ok((format!("{server}/{name}"), admin))
+}
+
+/// The worker's pacing set to `rate` writes a second, as the fake GitHub's scaled limits are.
+pub fn pace_at(settings: &mut deepsource_sync::configuration::Settings, rate: u64) {
+    settings.github.min_write_interval = std::time::Duration::from_secs_f64(1.0 / rate as f64);
+    settings.github.writes_per_minute = (rate * 60) as u32;
+    settings.github.writes_per_hour = (rate * 3600) as u32;
+}

@@ -49,15 +49,7 @@ fn tracked(item: &str) -> Result<TrackedRepository, String> {
 pub(super) fn app_url(value: Option<String>) -> Result<String, ConfigError> {
     let url = value.unwrap_or_else(|| "https://app.deepsource.com".to_owned());
     let url = url.trim().trim_end_matches('/');
-    let usable = url.parse::<http::Uri>().is_ok_and(|uri| {
-        matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some_and(|h| !h.is_empty())
-    });
-    if !usable {
-        return Err(ConfigError::new(
-            "DEEPSOURCE_APP_URL",
-            "expected an http(s):// URL with a host, e.g. https://app.deepsource.com",
-        ));
-    }
+    super::http_url("DEEPSOURCE_APP_URL", url, "https://app.deepsource.com")?;
     Ok(url.to_owned())
 }
 
@@ -66,16 +58,11 @@ pub(super) fn deepsource_settings(
 ) -> Result<DeepSourceSettings, ConfigError> {
     let api_url =
         get("DEEPSOURCE_API_URL").unwrap_or_else(|| "https://api.deepsource.io/graphql/".to_owned());
-    let uri = api_url.trim().parse::<http::Uri>();
-    let usable = uri.as_ref().is_ok_and(|uri| {
-        matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some_and(|h| !h.is_empty())
-    });
-    if !usable {
-        return Err(ConfigError::new(
-            "DEEPSOURCE_API_URL",
-            "expected an http(s):// URL with a host, e.g. https://api.deepsource.io/graphql/",
-        ));
-    }
+    super::http_url(
+        "DEEPSOURCE_API_URL",
+        &api_url,
+        "https://api.deepsource.io/graphql/",
+    )?;
     let requests_per_hour = parse_or(
         "DEEPSOURCE_REQUESTS_PER_HOUR",
         get("DEEPSOURCE_REQUESTS_PER_HOUR"),

@@ -32,17 +32,7 @@ pub enum GitHubAuth {
 pub(super) fn github_settings(get: &impl Fn(&str) -> Option<String>) -> Result<GitHubSettings, ConfigError> {
     let api_url_configured = get("GITHUB_API_URL").is_some();
     let api_url = get("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".to_owned());
-    // Parsed as the GitHub client will parse it, so a URL it would refuse stops start-up here.
-    let uri = api_url.parse::<http::Uri>();
-    let usable = uri.as_ref().is_ok_and(|uri| {
-        matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some_and(|h| !h.is_empty())
-    });
-    if !usable {
-        return Err(ConfigError::new(
-            "GITHUB_API_URL",
-            "expected an http(s):// URL with a host, e.g. https://ghe.example.com/api/v3",
-        ));
-    }
+    super::http_url("GITHUB_API_URL", &api_url, "https://ghe.example.com/api/v3")?;
     let auth = match (get("GITHUB_TOKEN"), get("GITHUB_APP_ID")) {
         (Some(_), Some(_)) => {
             return Err(ConfigError::new(

@@ -209,6 +209,21 @@ pub(crate) fn parse_or<T>(
     }
 }
 
+/// An http(s) URL with a host, parsed as the HTTP clients will parse it, so one they would
+/// refuse stops start-up naming its variable; `example` shows what is expected.
+pub(crate) fn http_url(var: &'static str, url: &str, example: &str) -> Result<(), ConfigError> {
+    let usable = url.trim().parse::<http::Uri>().is_ok_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some_and(|h| !h.is_empty())
+    });
+    match usable {
+        true => Ok(()),
+        false => Err(ConfigError::new(
+            var,
+            format!("expected an http(s):// URL with a host, e.g. {example}"),
+        )),
+    }
+}
+
 /// A duration such as `10s`, `500ms`, `2m` or `6h`; a bare number is seconds.
 pub(crate) fn duration_or(
     var: &'static str,

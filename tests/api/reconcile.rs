@@ -9,6 +9,15 @@ use secrecy::SecretString;
 use crate::fake_deepsource::{FakeDeepSource, Fault, Finding, TOKEN};
 use crate::helpers::{fixture, issue_event, spawn_app_with, TestApp, INTRODUCED, SAMPLE_REPO};
 
+const COMPARED_ONE: Pass = Pass {
+    compared: 1,
+    failed: 0,
+};
+const FAILED_ONE: Pass = Pass {
+    compared: 0,
+    failed: 1,
+};
+
 async fn app_with_deepsource(
     fake: &FakeDeepSource,
     customise: impl FnOnce(&mut deepsource_sync::configuration::Settings),
@@ -65,13 +74,7 @@ async fn a_full_run_on_the_default_branch_brings_github_in_line_with_deepsource(
             Finding::new("RI-gone", "GO-W1002", "MAJOR", "cmd/gone.go", 1),
         ],
     );
-    assert_eq!(
-        reconciler.run_once().await.unwrap(),
-        Pass {
-            compared: 1,
-            failed: 0
-        }
-    );
+    assert_eq!(reconciler.run_once().await.unwrap(), COMPARED_ONE);
     assert_eq!(
         reconciler.run_once().await.unwrap(),
         Pass::default(),
@@ -95,13 +98,7 @@ async fn a_full_run_on_the_default_branch_brings_github_in_line_with_deepsource(
     );
     app.deliver(&analysis_run("run-on-master", "master")).await;
     age_events(&app).await;
-    assert_eq!(
-        reconciler.run_once().await.unwrap(),
-        Pass {
-            compared: 1,
-            failed: 0
-        }
-    );
+    assert_eq!(reconciler.run_once().await.unwrap(), COMPARED_ONE);
     app.run_worker().await.unwrap();
     assert_eq!(app.open_occurrences("RI-up").await, 5);
     assert_eq!(app.open_occurrences("RI-gone").await, 0);
@@ -131,13 +128,7 @@ async fn a_failed_comparison_changes_nothing_and_is_tried_again_later() {
     fake.fail_request(1, Fault::Status(502));
     let mut reconciler = reconciler(&app);
     // Tracked from the start, before any event: compared at once, and the 502 fails it.
-    assert_eq!(
-        reconciler.run_once().await.unwrap(),
-        Pass {
-            compared: 0,
-            failed: 1
-        }
-    );
+    assert_eq!(reconciler.run_once().await.unwrap(), FAILED_ONE);
     let (findings, error): (i64, Option<String>) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM findings), (SELECT last_error FROM repository_reconciles)",
     )
@@ -156,13 +147,7 @@ async fn a_failed_comparison_changes_nothing_and_is_tried_again_later() {
         .execute(&app.pool)
         .await
         .unwrap();
-    assert_eq!(
-        reconciler.run_once().await.unwrap(),
-        Pass {
-            compared: 1,
-            failed: 0
-        }
-    );
+    assert_eq!(reconciler.run_once().await.unwrap(), COMPARED_ONE);
     app.run_worker().await.unwrap();
     assert_eq!(app.github.issues("acme/api").len(), 1, "backfilled");
 }
@@ -182,13 +167,7 @@ async fn a_rejected_token_pauses_comparisons_without_touching_findings() {
     .await;
     fake.set_open("acme/api", Vec::new());
     let mut reconciler = reconciler(&app);
-    assert_eq!(
-        reconciler.run_once().await.unwrap(),
-        Pass {
-            compared: 0,
-            failed: 1
-        }
-    );
+    assert_eq!(reconciler.run_once().await.unwrap(), FAILED_ONE);
     sqlx::query("UPDATE repository_reconciles SET due_at = now()")
         .execute(&app.pool)
         .await
@@ -216,11 +195,5 @@ async fn the_timer_compares_every_known_repository_again() {
     // The event is too young to be read yet; the first pass only starts the timer.
     assert_eq!(reconciler.run_once().await.unwrap(), Pass::default());
     tokio::time::sleep(Duration::from_millis(5)).await; // past the 1 ms interval
-    assert_eq!(
-        reconciler.run_once().await.unwrap(),
-        Pass {
-            compared: 1,
-            failed: 0
-        }
-    );
+    assert_eq!(reconciler.run_once().await.unwrap(), COMPARED_ONE);
 }
