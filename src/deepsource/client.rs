@@ -43,8 +43,13 @@ pub struct DeepSource {
 
 impl DeepSource {
     pub fn new(url: &str, token: SecretString) -> Result<Self, reqwest::Error> {
+        Self::with_timeout(url, token, REQUEST_TIMEOUT)
+    }
+
+    /// As `new`, giving up on a request after `timeout` (30 s by default).
+    pub fn with_timeout(url: &str, token: SecretString, timeout: Duration) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(timeout)
             .user_agent(concat!("deepsource-sync/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {

@@ -86,6 +86,19 @@ async fn a_failed_page_fails_the_whole_snapshot_and_a_retry_completes_it() {
             "{fault:?}: {err}"
         );
     }
+    // A page that does not come in time.
+    let impatient = DeepSource::with_timeout(
+        &fake.url,
+        SecretString::from(TOKEN.to_owned()),
+        Duration::from_millis(300),
+    )
+    .unwrap();
+    fake.fail_request(4, Fault::Slow(Duration::from_secs(2)));
+    let err = take_snapshot(&impatient, &repo("acme/api")).await.unwrap_err();
+    assert!(
+        matches!(err, SnapshotError::Api(DeepSourceError::Failed(_))),
+        "{err}"
+    );
     // Pages that do not add up: an item missing, a cursor missing.
     for (n, fault) in [
         (1, Fault::MissingItem),

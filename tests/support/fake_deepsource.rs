@@ -56,6 +56,8 @@ pub enum Fault {
     MissingItem,
     /// The page says more follow but gives no cursor to them.
     NoCursor,
+    /// The answer comes only after this long (a client with a shorter timeout gives up).
+    Slow(std::time::Duration),
 }
 
 #[derive(Default)]
@@ -164,19 +166,32 @@ async fn handle(
     body: web::Json<Value>,
     state: web::Data<Arc<Mutex<State>>>,
 ) -> HttpResponse {
-    let mut state = state.lock().unwrap();
-    state.requests += 1;
-    let now = state.requests;
+    // Numbered as they arrive; a slow answer waits without holding the others up.
+    let fault = {
+        let mut state = state.lock().unwrap();
+        state.requests += 1;
+        let now = state.requests;
+        let i = state.faults.iter().position(|(at, _)| *at == now);
+        i.and_then(|i| state.faults.remove(i)).map(|(_, fault)| fault)
+    };
+    let fault = match fault {
+        Some(Fault::Slow(wait)) => {
+            actix_web::rt::time::sleep(wait).await;
+            None
+        }
+        other => other,
+    };
+    let state = state.lock().unwrap();
     let authorized =
         req.headers().get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"));
     if !authorized {
         return HttpResponse::Unauthorized().json(json!({ "detail": "Invalid token" }));
     }
     let mut damage = None;
-    if let Some(i) = state.faults.iter().position(|(at, _)| *at == now) {
-        let (_, fault) = state.faults.remove(i).unwrap();
+    if let Some(fault) = fault {
         match fault {
             Fault::MissingItem | Fault::NoCursor => damage = Some(fault),
+            Fault::Slow(_) => unreachable!("waited out above"),
             Fault::Status(code) => {
                 return HttpResponse::build(actix_web::http::StatusCode::from_u16(code).unwrap())
                     .body("upstream trouble")
