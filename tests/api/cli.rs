@@ -80,8 +80,8 @@ fn migrate_creates_the_database_and_exits() {
 }
 
 /// Starts the binary, waits for `ready` in its log, sends SIGTERM, and expects a clean exit
-/// whose log ends the worker properly.
-fn stops_cleanly_on_sigterm(args: &[&str], env: &[(&str, &str)], ready: &str) {
+/// whose log ends the worker properly. Returns the line that said `ready`.
+fn stops_cleanly_on_sigterm(args: &[&str], env: &[(&str, &str)], ready: &str) -> String {
     let mut child = binary(env)
         .args(args)
         .stdout(Stdio::piped())
@@ -90,10 +90,11 @@ fn stops_cleanly_on_sigterm(args: &[&str], env: &[(&str, &str)], ready: &str) {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-    assert!(
-        lines.by_ref().map_while(Result::ok).any(|l| l.contains(ready)),
-        "never logged {ready}"
-    );
+    let ready_line = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains(ready))
+        .unwrap_or_else(|| panic!("never logged {ready}"));
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -113,6 +114,7 @@ fn stops_cleanly_on_sigterm(args: &[&str], env: &[(&str, &str)], ready: &str) {
     assert!(lines
         .map_while(Result::ok)
         .any(|l| l.contains("sync worker stopped")));
+    ready_line
 }
 
 #[test]
@@ -120,6 +122,24 @@ fn the_worker_stops_cleanly_on_sigterm() {
     let db = fresh_database();
     let url = db.url.clone();
     stops_cleanly_on_sigterm(&["worker"], &[("DATABASE_URL", &url)], "sync worker started");
+}
+
+/// An operator can tell from the first lines whether GitHub will be written to.
+#[test]
+fn the_worker_says_at_start_up_whether_it_runs_dry() {
+    let db = fresh_database();
+    let url = db.url.clone();
+    let dry_run_of = |token: Option<&str>| {
+        let mut env = vec![("DATABASE_URL", url.as_str()), ("LOG_FORMAT", "json")];
+        env.extend(token.map(|t| ("GITHUB_TOKEN", t)));
+        let line = stops_cleanly_on_sigterm(&["worker"], &env, "sync worker started");
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        json["fields"]["dry_run"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("{line}"))
+    };
+    assert!(dry_run_of(None), "no credentials: dry");
+    assert!(!dry_run_of(Some("ghp_not_a_real_token")), "a token: not dry");
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub const PREVIOUS_SECRET: &str = "previous-secret-abcdefghijklmnop";
 
 pub use crate::fake_github::{FakeGitHub, Fault};
 pub use crate::tcp_proxy::TcpProxy;
+pub use crate::test_database::{fresh_database, migrated_database, server_url, TestDatabase};
 
 pub struct TestApp {
     pub address: String,
@@ -28,11 +29,6 @@ pub struct TestApp {
     pub _database: TestDatabase,
 }
 
-/// The Postgres server tests create their databases on.
-pub fn server_url() -> String {
-    std::env::var("TEST_DATABASE_SERVER_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
 /// Logs stay quiet unless `TEST_LOG` is set.
 fn init_logs() {
     static ONCE: Once = Once::new();
@@ -44,47 +40,6 @@ fn init_logs() {
             );
         }
     });
-}
-
-/// A database name of this test's own; the database (created by whatever uses the URL) is
-/// dropped when the guard goes, also when the test fails, so no way of running the suite
-/// (`cargo test`, `cargo mutants`, an IDE) leaves databases behind.
-pub struct TestDatabase {
-    pub url: String,
-    pub name: String,
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for dropping the test database");
-            runtime.block_on(async move {
-                use sqlx::Connection;
-                let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", server_url())).await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await?;
-                Ok::<_, sqlx::Error>(())
-            })
-        })
-        .join();
-        if let Ok(Err(e)) = dropped {
-            eprintln!("could not drop test database {}: {e}", self.name);
-        }
-    }
-}
-
-pub fn fresh_database() -> TestDatabase {
-    let name = format!("dss_test_{}", uuid::Uuid::new_v4().simple());
-    TestDatabase {
-        url: format!("{}/{name}", server_url()),
-        name,
-    }
 }
 
 pub fn test_settings(database_url: &str) -> Settings {
@@ -150,7 +105,7 @@ pub async fn spawn_app_with_worker() -> TestApp {
 
 async fn start_app(customise: impl FnOnce(&mut Settings), run_worker: bool) -> TestApp {
     init_logs();
-    let database = fresh_database();
+    let database = migrated_database().await;
     let (database_url, db_name) = (database.url.clone(), database.name.clone());
     let github = FakeGitHub::start();
     let mut settings = test_settings_with_github(&database_url, Some(&github.url));
@@ -330,36 +285,6 @@ impl TestApp {
         .await
         .unwrap();
         (row.events, row.jobs, row.conflicts)
-    }
-
-    /// Makes the database refuse every connection and drops the open ones, as an outage would.
-    pub async fn take_database_down(&self) {
-        let admin = PgPool::connect(&format!("{}/postgres", server_url()))
-            .await
-            .unwrap();
-        sqlx::query(&format!(
-            "ALTER DATABASE {} ALLOW_CONNECTIONS false",
-            self.db_name
-        ))
-        .execute(&admin)
-        .await
-        .unwrap();
-        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
-            .bind(&self.db_name)
-            .execute(&admin)
-            .await
-            .unwrap();
-    }
-
-    /// Undoes `take_database_down`; the pools reconnect on their own.
-    pub async fn bring_database_back(&self) {
-        let admin = PgPool::connect(&format!("{}/postgres", server_url()))
-            .await
-            .unwrap();
-        sqlx::query(&format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", self.db_name))
-            .execute(&admin)
-            .await
-            .unwrap();
     }
 }
 

@@ -79,3 +79,67 @@ async fn a_pooled_connection_the_server_dropped_costs_no_503() {
     assert_eq!(app.deliver(&second).await, "stored");
     assert_eq!(app.count_rows().await, (2, 2, 0));
 }
+
+/// Not a latency assertion: a guard so that a hang fails the test instead of blocking the suite.
+async fn promptly<T>(answer: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(30), answer)
+        .await
+        .expect("answered, not left hanging")
+}
+
+#[tokio::test]
+async fn a_database_that_drops_every_connection_mid_write_gets_503_and_intake_recovers() {
+    let app = spawn_app().await;
+    // Every insert of an event ends its own session, as a server that keeps dropping
+    // connections would; the reads of the outage probe still go through.
+    sqlx::raw_sql(
+        "CREATE FUNCTION drop_session() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(10); RETURN NULL; END $$;
+         CREATE TRIGGER drop_session BEFORE INSERT ON webhook_events
+             FOR EACH STATEMENT EXECUTE FUNCTION drop_session();",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let body = fixture_with_id("repository_issue_introduced.json", "1101");
+    // Tried again on other connections, but not for ever: DeepSource is told to come back.
+    let response = promptly(app.post_signed(&body)).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().get("retry-after").is_some());
+
+    sqlx::raw_sql("DROP TRIGGER drop_session ON webhook_events")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(promptly(app.deliver_when_back(&body)).await, "stored");
+    assert_eq!(app.count_rows().await, (1, 1, 0));
+}
+
+#[tokio::test]
+async fn a_refusal_a_retry_can_overcome_is_503_so_deepsource_retries() {
+    let app = spawn_app().await;
+    // Postgres refuses this one event as a deadlock victim (40P01): nothing wrong with the
+    // event, and nothing wrong with the connection either. A 400 would make DeepSource drop it.
+    sqlx::raw_sql(
+        "CREATE FUNCTION deadlock() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.id = '1201' THEN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END IF;
+               RETURN NEW; END $$;
+         CREATE TRIGGER deadlock BEFORE INSERT ON webhook_events
+             FOR EACH ROW EXECUTE FUNCTION deadlock();",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let body = fixture_with_id("repository_issue_introduced.json", "1201");
+    let response = app.post_signed(&body).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().get("retry-after").is_some());
+    assert_eq!(app.count_rows().await, (0, 0, 0));
+
+    // The retry, once the database takes it, stores it.
+    sqlx::raw_sql("DROP TRIGGER deadlock ON webhook_events")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(app.deliver(&body).await, "stored");
+}

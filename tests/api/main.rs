@@ -29,4 +29,5 @@ mod sync_properties;
 mod sync_recovery;
 #[path = "../support/tcp_proxy.rs"]
 mod tcp_proxy;
+mod test_database;
 mod unsigned_clients;

@@ -380,3 +380,22 @@ async fn every_github_action_is_recorded() {
         .unwrap();
     assert_eq!(dry, 0);
 }
+
+#[tokio::test]
+async fn a_new_finding_costs_one_create_and_no_search() {
+    let app = spawn_app().await;
+    app.sync_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000).await;
+    // Searching first would be wasted on a finding that never had an issue, and GitHub allows
+    // 30 searches a minute: a backlog of new findings would be held to that.
+    let calls: Vec<String> = app
+        .github
+        .calls()
+        .iter()
+        .map(|c| format!("{} {}", c.method, c.path))
+        .collect();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        calls[0].starts_with(&format!("POST /repos/{SAMPLE_REPO}/issues")),
+        "{calls:?}"
+    );
+}

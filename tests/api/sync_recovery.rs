@@ -311,7 +311,7 @@ async fn a_worker_process_killed_during_its_create_is_cleaned_up_after_by_the_ne
     app.deliver(&issue_event(INTRODUCED, "1", FINDING, 3, T)).await;
     let hold = app.github.hold_answer_next("POST");
     // A real `deepsource-sync worker` process, against this test's database and fake GitHub.
-    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_deepsource-sync"))
+    let worker = std::process::Command::new(env!("CARGO_BIN_EXE_deepsource-sync"))
         .arg("worker")
         .env_clear()
         .current_dir(std::env::temp_dir())
@@ -323,9 +323,11 @@ async fn a_worker_process_killed_during_its_create_is_cleaned_up_after_by_the_ne
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Killed also when the test fails, so no worker outlives it.
+    let mut worker = KillOnDrop(worker);
     hold.arrived().await; // GitHub has made the issue; its answer is on the way back
-    worker.kill().unwrap(); // SIGKILL
-    worker.wait().unwrap();
+    worker.0.kill().unwrap(); // SIGKILL
+    worker.0.wait().unwrap();
     hold.release();
 
     app.deliver(&issue_event(RESOLVED, "2", FINDING, 3, T + 100))
@@ -345,4 +347,13 @@ async fn a_worker_process_killed_during_its_create_is_cleaned_up_after_by_the_ne
         (app.job_of("1").await.0, app.job_of("2").await.0),
         ("done".into(), "done".into())
     );
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

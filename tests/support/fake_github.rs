@@ -39,8 +39,12 @@ pub struct Hold {
 }
 
 impl Hold {
+    /// Waits for the request; a worker that never makes it fails the test instead of hanging
+    /// it (the bound is far beyond the milliseconds it takes).
     pub async fn arrived(&self) {
-        self.arrived.notified().await;
+        tokio::time::timeout(std::time::Duration::from_secs(15), self.arrived.notified())
+            .await
+            .expect("the held request arrived at the fake GitHub");
     }
 
     pub fn release(&self) {
