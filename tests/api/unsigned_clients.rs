@@ -159,6 +159,8 @@ async fn bodies_being_read_at_once_are_capped_and_the_rest_answered_503() {
     let app = spawn_app_with(|s| {
         s.webhook.max_body_bytes = 4096;
         s.webhook.max_inflight_body_bytes = 6000;
+        // The slow client must not time out while the test works, however loaded the machine.
+        s.webhook.body_read_timeout = Duration::from_secs(120);
     })
     .await;
     // One slow client holds 4,000 of the 6,000 bytes while its body trickles in.
