@@ -197,3 +197,42 @@ async fn the_timer_compares_every_known_repository_again() {
     tokio::time::sleep(Duration::from_millis(5)).await; // past the 1 ms interval
     assert_eq!(reconciler.run_once().await.unwrap(), COMPARED_ONE);
 }
+
+#[tokio::test]
+async fn a_burst_of_events_makes_one_comparison_reconcile_delay_after_the_last() {
+    let fake = FakeDeepSource::start();
+    let app = app_with_deepsource(&fake, |s| s.deepsource.reconcile_delay = Duration::from_secs(120)).await;
+    fake.set_open(
+        SAMPLE_REPO,
+        vec![Finding::new("RI-1", "GO-W1001", "MAJOR", "cmd/a.go", 3)],
+    );
+    for (event, minutes_ago) in [("e1", 10), ("e2", 3), ("e3", 1)] {
+        app.deliver(&issue_event(INTRODUCED, event, "RI-1", 1, 1_700_000_000))
+            .await;
+        sqlx::query(
+            "UPDATE webhook_events SET received_at = now() - make_interval(mins => $2) WHERE id = $1",
+        )
+        .bind(event)
+        .bind(minutes_ago)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let mut reconciler = reconciler(&app);
+    // The last event came a minute ago: its repository is due in another minute, not now.
+    assert_eq!(reconciler.run_once().await.unwrap(), Pass::default());
+    let due_in: f64 =
+        sqlx::query_scalar("SELECT extract(epoch FROM due_at - now())::float8 FROM repository_reconciles")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!((50.0..=61.0).contains(&due_in), "due in {due_in} s");
+    // As if that minute had passed: one comparison for the three events.
+    sqlx::query("UPDATE repository_reconciles SET due_at = due_at - interval '61 seconds'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(reconciler.run_once().await.unwrap(), COMPARED_ONE);
+    assert_eq!(reconciler.run_once().await.unwrap(), Pass::default());
+    assert_eq!(fake.requests(), 1);
+}
