@@ -213,3 +213,44 @@ async fn a_dry_run_records_only_what_it_would_do() {
     app.sync_event(INTRODUCED, "2", FINDING, 2, T + 1).await;
     assert_eq!(actions().await, [("create".to_owned(), true)]);
 }
+
+#[tokio::test]
+async fn a_dry_run_after_real_runs_says_what_it_would_change_and_changes_nothing() {
+    let app = spawn_app().await;
+    let mut dry_settings = app.settings.clone();
+    dry_settings.github.auth = GitHubAuth::DryRun;
+    let dry = Worker::new(app.pool.clone(), &dry_settings).unwrap();
+    let dry_actions = || async {
+        sqlx::query_scalar::<_, String>("SELECT action FROM sync_actions WHERE dry_run ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap()
+    };
+    app.sync_event(INTRODUCED, "1", FINDING, 2, T).await;
+    let writes = app.github.writes();
+
+    // One more occurrence: the open issue's content is stale, so the dry run would update it.
+    app.deliver(&issue_event(INTRODUCED, "2", FINDING, 1, T + 1))
+        .await;
+    dry.run_until_idle().await.unwrap();
+    assert_eq!(dry_actions().await, ["update"]);
+    // Nothing changed since: nothing more would be done.
+    dry.run_until_idle().await.unwrap();
+    assert_eq!(dry_actions().await, ["update"]);
+
+    // Every occurrence resolved: it would close the open issue.
+    app.deliver(&issue_event(RESOLVED, "3", FINDING, 3, T + 2)).await;
+    dry.run_until_idle().await.unwrap();
+    assert_eq!(dry_actions().await, ["update", "close"]);
+    assert_eq!(app.github.writes(), writes, "a dry run writes nothing");
+    assert_eq!(app.github.issues(SAMPLE_REPO)[0].state, "open");
+
+    // Closed for real, then back: it would reopen it.
+    app.run_worker().await.unwrap();
+    assert_eq!(app.github.issues(SAMPLE_REPO)[0].state, "closed");
+    app.deliver(&issue_event(INTRODUCED, "4", FINDING, 1, T + 3))
+        .await;
+    dry.run_until_idle().await.unwrap();
+    assert_eq!(dry_actions().await, ["update", "close", "reopen"]);
+    assert_eq!(app.github.issues(SAMPLE_REPO)[0].state, "closed");
+}
