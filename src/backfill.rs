@@ -1,11 +1,11 @@
 //! `deepsource-sync backfill`: a snapshot of each named repository now, and a summary of what
 //! the worker will do on GitHub and how long GitHub's write budget makes that take.
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 use crate::configuration::Settings;
 use crate::db;
 use crate::deepsource::RepositoryRef;
-use crate::reconcile::{client, estimate, planned, reconcile};
+use crate::reconcile::{client, estimate, planned, reconcile, schedule};
 
 pub async fn run(
     settings: &Settings,
@@ -19,18 +19,10 @@ pub async fn run(
         bail!("invalid DEEPSOURCE_API_TOKEN: not set; backfill reads DeepSource's API and needs a personal access token");
     };
     let repositories = match (repository, all) {
-        (Some(login_name), _) => {
-            let (login, name) = login_name
-                .split_once('/')
-                .filter(|(l, n)| !l.is_empty() && !n.is_empty() && !n.contains('/'))
-                .with_context(|| format!("--repository {login_name:?}: expected login/name"))?;
-            vec![RepositoryRef {
-                provider: provider.to_ascii_uppercase(),
-                login: login.to_owned(),
-                name: name.to_owned(),
-            }]
+        (Some(spec), _) => {
+            vec![RepositoryRef::parse(spec, provider).map_err(|e| anyhow::anyhow!("--repository {e}"))?]
         }
-        (None, _) => known_repositories(&pool).await?,
+        (None, _) => schedule::known_repositories(&pool).await?,
     };
     if repositories.is_empty() {
         println!("no repository is known yet: name one with --repository login/name");
@@ -74,18 +66,4 @@ pub async fn run(
         );
     }
     Ok(())
-}
-
-/// Every repository a finding has been filed under, by an event or a snapshot.
-async fn known_repositories(pool: &sqlx::PgPool) -> Result<Vec<RepositoryRef>, sqlx::Error> {
-    let rows = sqlx::query!(
-        r#"SELECT DISTINCT ON (repository_key) vcs_provider, vcs_url
-           FROM findings WHERE repository_key IS NOT NULL ORDER BY repository_key, updated_at DESC"#
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| RepositoryRef::from_vcs(&r.vcs_provider, &r.vcs_url))
-        .collect())
 }

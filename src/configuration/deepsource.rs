@@ -4,14 +4,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::{duration_or, parse_or, ConfigError};
-
-/// A repository to compare with DeepSource from the start (`DEEPSOURCE_REPOSITORIES`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TrackedRepository {
-    pub provider: String,
-    pub login: String,
-    pub name: String,
-}
+use crate::domain::RepositoryRef;
 
 #[derive(Clone, Debug)]
 pub struct DeepSourceSettings {
@@ -21,28 +14,11 @@ pub struct DeepSourceSettings {
     /// The service's share of the token's 5,000 requests an hour, shared by every replica.
     pub requests_per_hour: u32,
     /// Compared before any event arrives, and on every timer.
-    pub repositories: Vec<TrackedRepository>,
+    pub repositories: Vec<RepositoryRef>,
     /// Every known repository is compared this often; `None` (`0`) is never on a timer.
     pub reconcile_interval: Option<Duration>,
     /// A repository is compared this long after its last event.
     pub reconcile_delay: Duration,
-}
-
-/// `login/name` or `PROVIDER:login/name`.
-fn tracked(item: &str) -> Result<TrackedRepository, String> {
-    let (provider, path) = item.split_once(':').unwrap_or(("GITHUB", item));
-    match path.split_once('/') {
-        Some((login, name))
-            if !provider.is_empty() && !login.is_empty() && !name.is_empty() && !name.contains('/') =>
-        {
-            Ok(TrackedRepository {
-                provider: provider.to_ascii_uppercase(),
-                login: login.to_owned(),
-                name: name.to_owned(),
-            })
-        }
-        _ => Err(format!("{item:?}: expected login/name or PROVIDER:login/name")),
-    }
 }
 
 /// The dashboard's base URL, without a trailing slash.
@@ -76,7 +52,7 @@ pub(super) fn deepsource_settings(
     )?;
     let repositories = super::list(get("DEEPSOURCE_REPOSITORIES"))
         .iter()
-        .map(|item| tracked(item))
+        .map(|item| RepositoryRef::parse(item, "GITHUB"))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ConfigError::new("DEEPSOURCE_REPOSITORIES", e))?;
     let reconcile_interval = match get("RECONCILE_INTERVAL").as_deref().map(str::trim) {

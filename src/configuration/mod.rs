@@ -10,7 +10,7 @@ mod server;
 mod webhook;
 
 use deepsource::deepsource_settings;
-pub use deepsource::{DeepSourceSettings, TrackedRepository};
+pub use deepsource::DeepSourceSettings;
 use github::github_settings;
 pub use github::{GitHubAuth, GitHubSettings};
 pub use server::{BindAddr, TrustedProxies};

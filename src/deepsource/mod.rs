@@ -4,9 +4,10 @@ mod budget;
 mod client;
 mod snapshot;
 
+pub use crate::domain::RepositoryRef;
 pub use budget::{Budget, MAX_INLINE_WAIT};
 pub use client::{DeepSource, DeepSourceError};
 pub use snapshot::{
     take as take_snapshot, take_with_progress as take_snapshot_with_progress, Location, OpenFinding,
-    RepositoryRef, Snapshot, SnapshotError,
+    Snapshot, SnapshotError,
 };

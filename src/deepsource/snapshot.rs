@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 
 use super::client::{DeepSource, DeepSourceError};
+use crate::domain::RepositoryRef;
 
 /// DeepSource pages hold at most this many items (its own CLI asks for as many).
 const PAGE: usize = 100;
@@ -43,67 +44,6 @@ const OCCURRENCES_QUERY: &str = "query Occurrences($id: ID!, $after: String) {
     }
   }
 }";
-
-/// A repository as DeepSource's API names it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RepositoryRef {
-    /// `GITHUB`, `GITHUB_ENTERPRISE`, `GITLAB`, …
-    pub provider: String,
-    pub login: String,
-    pub name: String,
-}
-
-impl RepositoryRef {
-    /// The repository an event's `vcsProvider` and `vcsUrl` name (`https://host/login/name`).
-    pub fn from_vcs(provider: &str, vcs_url: &str) -> Option<Self> {
-        let path = vcs_url.split_once("://")?.1.split_once('/')?.1;
-        let mut parts = path.split(['/', '?', '#']).filter(|p| !p.is_empty());
-        let (login, name) = (parts.next()?, parts.next()?.trim_end_matches(".git"));
-        (!provider.is_empty() && !name.is_empty()).then(|| Self {
-            provider: provider.to_owned(),
-            login: login.to_owned(),
-            name: name.to_owned(),
-        })
-    }
-
-    /// A finding's occurrences in DeepSource's dashboard at `app` (`https://app.deepsource.com`),
-    /// for the providers whose dashboard prefix is known.
-    pub fn dashboard_url(&self, app: &str, shortcode: &str) -> Option<String> {
-        let prefix = match self.provider.as_str() {
-            "GITHUB" => "gh",
-            "GITLAB" => "gl",
-            "BITBUCKET" => "bb",
-            _ => return None,
-        };
-        // Unreserved characters stay as they are (RFC 3986); anything else is escaped.
-        const PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-            .remove(b'-')
-            .remove(b'_')
-            .remove(b'.')
-            .remove(b'~');
-        let part = |s: &str| percent_encoding::utf8_percent_encode(s, PART).to_string();
-        (!shortcode.is_empty()).then(|| {
-            format!(
-                "{app}/{prefix}/{}/{}/issue/{}/occurrences",
-                part(&self.login),
-                part(&self.name),
-                part(shortcode)
-            )
-        })
-    }
-
-    /// How findings are filed by repository: `provider:login/name`, in lower case (GitHub's
-    /// names are not case-sensitive, and events and the API need not agree on case).
-    pub fn key(&self) -> String {
-        format!("{}:{}/{}", self.provider, self.login, self.name).to_lowercase()
-    }
-}
-
-impl std::fmt::Display for RepositoryRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}/{}", self.provider, self.login, self.name)
-    }
-}
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Location {
@@ -331,38 +271,5 @@ async fn more_occurrences(
             Some(next) => cursor = next,
             None => return Ok(requests),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_and_the_api_name_a_repository_alike() {
-        let from_event =
-            RepositoryRef::from_vcs("GITHUB", "https://github.com/DeepSourceLabs/Demo-Go.git").unwrap();
-        assert_eq!(from_event.key(), "github:deepsourcelabs/demo-go");
-        let from_api = RepositoryRef {
-            provider: "GITHUB".into(),
-            login: "deepsourcelabs".into(),
-            name: "demo-go".into(),
-        };
-        assert_eq!(from_api.key(), from_event.key());
-        assert!(RepositoryRef::from_vcs("GITHUB", "https://github.com/only-owner").is_none());
-        assert!(RepositoryRef::from_vcs("", "https://github.com/a/b").is_none());
-        assert!(RepositoryRef::from_vcs("GITHUB", "").is_none());
-        assert_eq!(
-            from_api
-                .dashboard_url("https://app.deepsource.com", "GO-W1001")
-                .unwrap(),
-            "https://app.deepsource.com/gh/deepsourcelabs/demo-go/issue/GO-W1001/occurrences"
-        );
-        assert!(RepositoryRef {
-            provider: "ADS".into(),
-            ..from_api
-        }
-        .dashboard_url("https://x", "A")
-        .is_none());
     }
 }

@@ -1,6 +1,6 @@
 //! Comparing a repository with DeepSource: a complete snapshot taken and applied, and what that
 //! leaves for the worker to do on GitHub, with how long GitHub's write budget makes it take.
-mod schedule;
+pub(crate) mod schedule;
 mod service;
 
 pub use service::{Pass, Reconciler};
@@ -94,9 +94,7 @@ pub async fn planned(pool: &PgPool, repository: &RepositoryRef) -> Result<Planne
     let row = sqlx::query!(
         r#"SELECT count(*) FILTER (WHERE f.open_occurrences > 0 AND f.github_issue_number IS NULL) AS "create!",
                   count(*) FILTER (WHERE f.open_occurrences <= 0 AND f.github_state = 'open') AS "close!",
-                  count(*) FILTER (WHERE f.github_issue_number IS NOT NULL
-                                     AND NOT (f.open_occurrences <= 0 AND f.github_state = 'open')
-                                     AND NOT (f.open_occurrences <= 0 AND f.github_state = 'closed')) AS "update!"
+                  count(*) FILTER (WHERE f.open_occurrences > 0 AND f.github_issue_number IS NOT NULL) AS "update!"
            FROM findings f
            WHERE f.repository_key = $1
              AND EXISTS (SELECT 1 FROM sync_jobs j WHERE j.finding_id = f.id AND j.status = 'pending')"#,

@@ -33,21 +33,23 @@ pub async fn track(pool: &PgPool, repositories: &[RepositoryRef]) -> Result<(), 
     Ok(())
 }
 
-/// The timer: every repository a finding is filed under, and every tracked one, is due now.
-pub async fn all_due_now(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    let known = sqlx::query!(
+/// Every repository a finding has been filed under, by an event or a snapshot.
+pub async fn known_repositories(pool: &PgPool) -> Result<Vec<RepositoryRef>, sqlx::Error> {
+    let rows = sqlx::query!(
         r#"SELECT DISTINCT ON (repository_key) vcs_provider, vcs_url
-           FROM findings WHERE repository_key IS NOT NULL
-             AND repository_key NOT IN (SELECT repository_key FROM repository_reconciles)
-           ORDER BY repository_key"#
+           FROM findings WHERE repository_key IS NOT NULL ORDER BY repository_key, updated_at DESC"#
     )
     .fetch_all(pool)
     .await?;
-    let known: Vec<RepositoryRef> = known
+    Ok(rows
         .iter()
         .filter_map(|r| RepositoryRef::from_vcs(&r.vcs_provider, &r.vcs_url))
-        .collect();
-    track(pool, &known).await?;
+        .collect())
+}
+
+/// The timer: every repository a finding is filed under, and every tracked one, is due now.
+pub async fn all_due_now(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    track(pool, &known_repositories(pool).await?).await?;
     let due = sqlx::query!("UPDATE repository_reconciles SET due_at = LEAST(COALESCE(due_at, now()), now())")
         .execute(pool)
         .await?;

@@ -37,6 +37,9 @@ pub struct Reconciler {
     interval: Option<Duration>,
     delay: Duration,
     tracked: Vec<RepositoryRef>,
+    /// The tracked repositories have been scheduled (the first pass).
+    started: bool,
+    /// When the timer next makes every known repository due; `None` without a timer.
     next_timer: Option<Instant>,
     paused_until: Option<Instant>,
 }
@@ -48,21 +51,13 @@ impl Reconciler {
             return Ok(None);
         };
         let ds = &settings.deepsource;
-        let tracked = ds
-            .repositories
-            .iter()
-            .map(|r| RepositoryRef {
-                provider: r.provider.clone(),
-                login: r.login.clone(),
-                name: r.name.clone(),
-            })
-            .collect();
         Ok(Some(Self {
             pool,
             client,
             interval: ds.reconcile_interval,
             delay: ds.reconcile_delay,
-            tracked,
+            tracked: ds.repositories.clone(),
+            started: false,
             next_timer: None,
             paused_until: None,
         }))
@@ -74,18 +69,15 @@ impl Reconciler {
         if self.paused_until.is_some_and(|until| Instant::now() < until) {
             return Ok(pass);
         }
-        if self.next_timer.is_none() {
+        if !self.started {
             schedule::track(&self.pool, &self.tracked).await?;
-        }
-        if let Some(interval) = self.interval {
-            if self.next_timer.is_none_or(|at| Instant::now() >= at) {
-                if self.next_timer.is_some() {
-                    schedule::all_due_now(&self.pool).await?;
-                }
+            self.started = true;
+            self.next_timer = self.interval.map(|interval| Instant::now() + interval);
+        } else if let (Some(at), Some(interval)) = (self.next_timer, self.interval) {
+            if Instant::now() >= at {
+                schedule::all_due_now(&self.pool).await?;
                 self.next_timer = Some(Instant::now() + interval);
             }
-        } else {
-            self.next_timer.get_or_insert_with(Instant::now);
         }
         schedule::schedule_from_events(&self.pool, self.delay).await?;
         while pass.compared + pass.failed < PER_PASS {

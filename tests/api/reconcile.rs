@@ -2,7 +2,7 @@
 //! open, on a timer, and from the start for DEEPSOURCE_REPOSITORIES; failures change nothing.
 use std::time::Duration;
 
-use deepsource_sync::configuration::TrackedRepository;
+use deepsource_sync::domain::RepositoryRef;
 use deepsource_sync::reconcile::{Pass, Reconciler};
 use secrecy::SecretString;
 
@@ -115,11 +115,7 @@ async fn a_full_run_on_the_default_branch_brings_github_in_line_with_deepsource(
 #[tokio::test]
 async fn a_failed_comparison_changes_nothing_and_is_tried_again_later() {
     let fake = FakeDeepSource::start();
-    let tracked = TrackedRepository {
-        provider: "GITHUB".into(),
-        login: "acme".into(),
-        name: "api".into(),
-    };
+    let tracked = RepositoryRef::parse("acme/api", "GITHUB").unwrap();
     let app = app_with_deepsource(&fake, |s| s.deepsource.repositories = vec![tracked]).await;
     fake.set_open(
         "acme/api",
@@ -155,11 +151,7 @@ async fn a_failed_comparison_changes_nothing_and_is_tried_again_later() {
 #[tokio::test]
 async fn a_rejected_token_pauses_comparisons_without_touching_findings() {
     let fake = FakeDeepSource::start();
-    let tracked = TrackedRepository {
-        provider: "GITHUB".into(),
-        login: "acme".into(),
-        name: "api".into(),
-    };
+    let tracked = RepositoryRef::parse("acme/api", "GITHUB").unwrap();
     let app = app_with_deepsource(&fake, |s| {
         s.deepsource.repositories = vec![tracked];
         s.deepsource.token = Some(SecretString::from("expired-token".to_owned()));
