@@ -2,6 +2,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::domain::{EnvelopeError, SignatureError};
+use crate::github_webhooks::GitHubEventError;
 use crate::ingest::IngestError;
 
 /// Seconds DeepSource (or a load balancer) is asked to wait after a 503.
@@ -31,6 +32,14 @@ pub enum ApiError {
     EventRefused(String),
     #[error("not ready: {0}")]
     NotReady(String),
+    /// A GitHub delivery whose `X-Hub-Signature-256` is missing or wrong.
+    #[error("{0}")]
+    GitHubUnauthorized(String),
+    #[error(transparent)]
+    BadGitHubEvent(#[from] GitHubEventError),
+    /// An endpoint whose setting is not set.
+    #[error("{0}")]
+    NotConfigured(&'static str),
 }
 
 impl From<IngestError> for ApiError {
@@ -49,9 +58,12 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnreadableBody(_) | ApiError::BadEnvelope(_) | ApiError::EventRefused(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::UnreadableBody(_)
+            | ApiError::BadEnvelope(_)
+            | ApiError::EventRefused(_)
+            | ApiError::BadGitHubEvent(_) => StatusCode::BAD_REQUEST,
+            ApiError::GitHubUnauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotConfigured(_) => StatusCode::NOT_FOUND,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::StorageUnavailable(_) | ApiError::NotReady(_) | ApiError::IntakeBusy => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -5,6 +5,7 @@ pub mod db;
 pub mod deepsource;
 pub mod domain;
 pub mod error;
+pub mod github_webhooks;
 pub mod ingest;
 pub mod reconcile;
 pub mod request_span;

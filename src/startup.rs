@@ -9,9 +9,10 @@ use tracing_actix_web::TracingLogger;
 use crate::configuration::{Settings, TrustedProxies, WebhookSettings};
 use crate::db;
 use crate::domain::SignatureVerifier;
+use crate::github_webhooks::GitHubWebhooks;
 use crate::ingest::Ingestor;
 use crate::request_span::RequestSpan;
-use crate::routes::{healthz, readyz, receive_webhook, BodyLimits, ReadinessCache};
+use crate::routes::{healthz, readyz, receive_github_webhook, receive_webhook, BodyLimits, ReadinessCache};
 use crate::sync::{supervise, Worker, WorkerLiveness};
 
 /// A sync worker that failed inside `serve` is started again after this long.
@@ -49,6 +50,7 @@ impl Application {
             pool.clone(),
             ingestor,
             &settings.webhook,
+            GitHubWebhooks::new(settings.github.webhook_secret.clone()),
             settings.trusted_proxies.clone(),
             worker.clone(),
         )?;
@@ -97,6 +99,7 @@ fn serve(
     pool: PgPool,
     ingestor: Ingestor,
     webhook: &WebhookSettings,
+    github_webhooks: GitHubWebhooks,
     trusted_proxies: TrustedProxies,
     worker: WorkerLiveness,
 ) -> std::io::Result<Server> {
@@ -108,6 +111,7 @@ fn serve(
     let trusted_proxies = web::Data::new(trusted_proxies);
     let readiness = web::Data::new(ReadinessCache::default());
     let worker = web::Data::new(worker);
+    let github_webhooks = web::Data::new(github_webhooks);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(TracingLogger::<RequestSpan>::new())
@@ -118,7 +122,9 @@ fn serve(
             .app_data(trusted_proxies.clone())
             .app_data(readiness.clone())
             .app_data(worker.clone())
+            .app_data(github_webhooks.clone())
             .route("/webhooks", web::post().to(receive_webhook))
+            .route("/github/webhooks", web::post().to(receive_github_webhook))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
     })

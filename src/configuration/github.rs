@@ -2,7 +2,7 @@
 use secrecy::SecretString;
 
 use super::{parse_or, ConfigError};
-use crate::domain::RepoSlug;
+use crate::domain::{RepoSlug, WebhookSecret};
 
 #[derive(Clone, Debug)]
 pub struct GitHubSettings {
@@ -16,6 +16,16 @@ pub struct GitHubSettings {
     pub min_write_interval: std::time::Duration,
     pub writes_per_minute: u32,
     pub writes_per_hour: u32,
+    /// `GITHUB_WEBHOOK_SECRET`: GitHub's `issues` webhooks tell the service what people do to
+    /// its issues. Without it, the worker reads an issue before any write that could undo a
+    /// person's decision.
+    pub webhook_secret: Option<WebhookSecret>,
+}
+
+impl GitHubSettings {
+    pub fn learns_from_webhooks(&self) -> bool {
+        self.webhook_secret.is_some()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -80,6 +90,10 @@ pub(super) fn github_settings(get: &impl Fn(&str) -> Option<String>) -> Result<G
         .map(|v| RepoSlug::parse(&v))
         .transpose()
         .map_err(|e| ConfigError::new("GITHUB_REPO", e))?;
+    let webhook_secret = get("GITHUB_WEBHOOK_SECRET")
+        .map(|v| WebhookSecret::parse(v.trim()))
+        .transpose()
+        .map_err(|e| ConfigError::new("GITHUB_WEBHOOK_SECRET", e))?;
     let positive = |v: &str| {
         v.parse::<u32>()
             .ok()
@@ -109,6 +123,7 @@ pub(super) fn github_settings(get: &impl Fn(&str) -> Option<String>) -> Result<G
             500,
             positive,
         )?,
+        webhook_secret,
     })
 }
 
@@ -178,5 +193,29 @@ mod tests {
         .unwrap_err();
         std::fs::remove_file(&path).ok();
         assert_eq!(err.var, "GITHUB_APP_PRIVATE_KEY_PATH");
+    }
+
+    #[test]
+    fn the_settings_of_issues_people_own_are_checked_naming_their_variable() {
+        let s = settings(&[]).unwrap();
+        assert!(!s.github.learns_from_webhooks());
+        assert_eq!((s.sync.min_occurrences, s.sync.state_comments), (1, true));
+        let s = settings(&[
+            ("GITHUB_WEBHOOK_SECRET", "0123456789abcdef"),
+            ("SYNC_MIN_OCCURRENCES", "3"),
+            ("STATE_COMMENTS", "false"),
+        ])
+        .unwrap();
+        assert!(s.github.learns_from_webhooks());
+        assert_eq!((s.sync.min_occurrences, s.sync.state_comments), (3, false));
+        for (var, value) in [
+            ("GITHUB_WEBHOOK_SECRET", "short"),
+            ("SYNC_MIN_OCCURRENCES", "0"),
+            ("SYNC_MIN_OCCURRENCES", "many"),
+            ("STATE_COMMENTS", "sometimes"),
+        ] {
+            let e = settings(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var, var, "{value}");
+        }
     }
 }

@@ -49,6 +49,12 @@ pub struct SyncSettings {
     /// How long a worker holds a finding without renewing it; a sync's deadline is three
     /// quarters of it.
     pub lease: std::time::Duration,
+    /// `SYNC_MIN_OCCURRENCES`: fewer open occurrences than this get no issue (an open one is
+    /// closed, saying why).
+    pub min_occurrences: i64,
+    /// `STATE_COMMENTS`: a close or reopen comments why; without, the reason is in the body and
+    /// the change costs one write instead of two.
+    pub state_comments: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,6 +183,13 @@ impl Settings {
                             .ok_or("expected whole seconds from 4 to 3600")
                     },
                 )?),
+                min_occurrences: parse_or("SYNC_MIN_OCCURRENCES", get("SYNC_MIN_OCCURRENCES"), 1, |v| {
+                    v.parse::<i64>()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or("expected a whole number of at least 1")
+                })?,
+                state_comments: parse_or("STATE_COMMENTS", get("STATE_COMMENTS"), true, parse_bool)?,
             };
 
         Ok(Settings {

@@ -1,9 +1,11 @@
 mod bounded_body;
+mod github_webhooks;
 mod healthz;
 mod readyz;
 mod webhooks;
 
 pub use bounded_body::BodyLimits;
+pub use github_webhooks::{receive_github_webhook, GITHUB_SIGNATURE_HEADER};
 pub use healthz::healthz;
 pub use readyz::{readyz, ReadinessCache};
 pub use webhooks::{receive_webhook, SIGNATURE_HEADER};

@@ -2,12 +2,14 @@
 //! ledger sees to that). All of them go in one transaction; should the database refuse one, the
 //! claim is applied again event by event, each in a savepoint, so only that one fails (`dead`
 //! with the reason) and the finding's other events go on.
-use sqlx::PgPool;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
 
 use super::driver::SyncError;
 use super::event::FindingEvent;
 use super::lease::{self, Claim};
-use super::store::{self, MAX_ATTEMPTS};
+use super::store::MAX_ATTEMPTS;
+use crate::deepsource::RepositoryRef;
 
 /// Which claimed jobs were applied, and which are dead, why.
 #[derive(Debug, Default)]
@@ -63,7 +65,7 @@ pub async fn apply_claim(pool: &PgPool, claim: &Claim) -> Result<Applied, SyncEr
     lease::hold(&mut tx, &claim.lease).await?;
     let mut refused = None;
     for (_, event_id, event) in &events {
-        if let Err(e) = store::apply(&mut tx, event_id, event).await {
+        if let Err(e) = apply_event(&mut tx, event_id, event).await {
             refused = Some(e);
             break;
         }
@@ -83,7 +85,7 @@ pub async fn apply_claim(pool: &PgPool, claim: &Claim) -> Result<Applied, SyncEr
     lease::hold(&mut tx, &claim.lease).await?;
     for (job, event_id, event) in &events {
         let mut one = sqlx::Acquire::begin(&mut *tx).await?;
-        match store::apply(&mut one, event_id, event).await {
+        match apply_event(&mut one, event_id, event).await {
             Ok(_) => {
                 one.commit().await?;
                 applied.applicable.push(*job);
@@ -100,4 +102,89 @@ pub async fn apply_claim(pool: &PgPool, claim: &Claim) -> Result<Applied, SyncEr
     }
     tx.commit().await?;
     Ok(applied)
+}
+
+/// Applies an event to its finding once, whatever the retries: its delta counts only when its
+/// ledger row is new. Metadata and locations are taken from the newest event seen; a field the
+/// newest event left out keeps the value an earlier event gave it.
+async fn apply_event(
+    conn: &mut PgConnection,
+    event_id: &str,
+    event: &FindingEvent,
+) -> Result<bool, sqlx::Error> {
+    let o = &event.object;
+    sqlx::query!(
+        r#"INSERT INTO findings (id, repository_id, repository_name, vcs_provider, vcs_url, default_branch,
+                                 issue_shortcode, issue_title, issue_description, category,
+                                 analyzer_shortcode, analyzer_name, metadata_time, repository_key)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+           ON CONFLICT (id) DO UPDATE SET
+               repository_key = COALESCE(EXCLUDED.repository_key, findings.repository_key),
+               repository_id = COALESCE(NULLIF(EXCLUDED.repository_id, ''), findings.repository_id),
+               repository_name = COALESCE(NULLIF(EXCLUDED.repository_name, ''), findings.repository_name),
+               vcs_provider = COALESCE(NULLIF(EXCLUDED.vcs_provider, ''), findings.vcs_provider),
+               vcs_url = COALESCE(NULLIF(EXCLUDED.vcs_url, ''), findings.vcs_url),
+               default_branch = COALESCE(NULLIF(EXCLUDED.default_branch, ''), findings.default_branch),
+               issue_shortcode = COALESCE(NULLIF(EXCLUDED.issue_shortcode, ''), findings.issue_shortcode),
+               issue_title = COALESCE(NULLIF(EXCLUDED.issue_title, ''), findings.issue_title),
+               issue_description = COALESCE(NULLIF(EXCLUDED.issue_description, ''), findings.issue_description),
+               category = COALESCE(NULLIF(EXCLUDED.category, ''), findings.category),
+               analyzer_shortcode = COALESCE(NULLIF(EXCLUDED.analyzer_shortcode, ''), findings.analyzer_shortcode),
+               analyzer_name = COALESCE(NULLIF(EXCLUDED.analyzer_name, ''), findings.analyzer_name),
+               metadata_time = EXCLUDED.metadata_time,
+               updated_at = now()
+           WHERE findings.metadata_time <= EXCLUDED.metadata_time"#,
+        o.id,
+        o.repository_id,
+        o.repository_name,
+        o.vcs_provider,
+        o.vcs_url,
+        o.default_branch,
+        o.issue_shortcode,
+        o.issue_title,
+        o.issue_description,
+        o.category,
+        o.analyzer_shortcode,
+        o.analyzer_name,
+        event.event_time,
+        RepositoryRef::from_vcs(&o.vcs_provider, &o.vcs_url).map(|r| r.key())
+    )
+    .execute(&mut *conn)
+    .await?;
+
+    // An event received before the snapshot that set the count began is in that count already:
+    // absorbed, it counts zero (see V6).
+    let absorbed = sqlx::query_scalar!(
+        r#"INSERT INTO finding_ledger (event_id, finding_id, delta, absorbed)
+           SELECT $1, $2, $3, COALESCE(e.received_at < f.snapshot_began_at, false)
+           FROM findings f LEFT JOIN webhook_events e ON e.id = $1 WHERE f.id = $2
+           ON CONFLICT (event_id) DO NOTHING
+           RETURNING absorbed"#,
+        event_id,
+        o.id,
+        event.delta
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if absorbed == Some(false) {
+        sqlx::query!(
+            r#"UPDATE findings SET
+                   open_occurrences = open_occurrences + $2,
+                   locations = CASE WHEN $3 AND (locations_time IS NULL OR locations_time <= $4)
+                                    THEN $5 ELSE locations END,
+                   locations_time = CASE WHEN $3 AND (locations_time IS NULL OR locations_time <= $4)
+                                         THEN $4 ELSE locations_time END,
+                   unsynced_under = '',
+                   updated_at = now()
+               WHERE id = $1"#,
+            o.id,
+            event.delta,
+            event.introduced,
+            event.event_time,
+            Json(&o.occurrences) as _
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(absorbed.is_some())
 }

@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use super::decisions::Seen;
 use super::github::{GitHub, GitHubError, IssuePatch, RemoteIssue};
 use super::github_errors::backoff;
 use super::lease::{Lease, StoreError};
 use super::pacing::{Pacer, Slot};
+use super::plan::{self, Step};
 use super::render::{render, with_comment_marker, IssueContent};
 use super::store::{self, Call, Finding, JobEnd, Link};
 use super::target::target;
-use crate::configuration::{GitHubSettings, ReopenPolicy, SyncSettings};
+use crate::configuration::{GitHubSettings, SyncSettings};
 use crate::deepsource::RepositoryRef;
 use crate::domain::RepoSlug;
 
@@ -53,7 +55,7 @@ pub struct Driver {
     github: Option<GitHub>,
     pacer: Pacer,
     github_settings: GitHubSettings,
-    sync: SyncSettings,
+    pub(super) sync: SyncSettings,
     /// Of the settings that decide what is synced (`due.rs`): recorded on a finding these
     /// settings leave off GitHub, so a worker with other settings looks at it again.
     fingerprint: String,
@@ -85,7 +87,7 @@ impl Driver {
     }
 
     /// The finding as stored, with its link into DeepSource's dashboard.
-    async fn load(&self, id: &str) -> Result<Option<Finding>, SyncError> {
+    pub(super) async fn load(&self, id: &str) -> Result<Option<Finding>, SyncError> {
         let mut finding = store::load_finding(&self.pool, id, CALL_SETTLE).await?;
         if let Some(f) = finding.as_mut() {
             f.dashboard_url = RepositoryRef::from_vcs(&f.vcs_provider, &f.vcs_url)
@@ -96,7 +98,7 @@ impl Driver {
 
     /// Drives GitHub for one finding and says how its jobs end.
     pub async fn sync(&self, lease: &Lease, attempts: i32) -> Result<JobEnd, SyncError> {
-        let Some(finding) = self.load(&lease.finding_id).await? else {
+        let Some(mut finding) = self.load(&lease.finding_id).await? else {
             return Ok(JobEnd::Done);
         };
         let repo = match target(&finding, &self.github_settings, &self.sync) {
@@ -107,7 +109,7 @@ impl Driver {
             }
         };
         let Some(github) = &self.github else {
-            self.dry_run(&finding, &repo).await?;
+            self.dry_run(&mut finding, &repo).await?;
             self.leave_off(lease).await?;
             return Ok(JobEnd::Done);
         };
@@ -154,66 +156,101 @@ impl Driver {
         mut finding: Finding,
         repo: &RepoSlug,
     ) -> Result<(), SyncError> {
-        let key = github.budget_key(repo);
-        let open_wanted = finding.open_occurrences > 0;
-
         // Whatever is wanted now, an issue an earlier create may have made is found and linked
         // first, then brought in line like any other: closed, if nothing is open any more.
         if finding.github_issue_number.is_none() && finding.create_started_at.is_some() {
             self.find_interrupted_create(github, lease, &mut finding, repo)
                 .await?;
         }
-        if finding.github_issue_number.is_none() {
-            if open_wanted {
-                self.create(github, lease, &mut finding, repo).await?;
+        // Without webhooks, what a person did to the issue is read before anything is written
+        // to it (a read costs no write budget), and a dismissed finding is looked at for a reopen.
+        let mut looked = false;
+        loop {
+            let repo = linked_repo(&finding).unwrap_or_else(|| repo.clone());
+            finding.state_note = plan::state_note(&finding, &self.sync);
+            let content = render(&finding);
+            let step = plan::plan(&finding, &content, &self.sync);
+            let may_undo = step.writes_to_the_issue()
+                || finding.pending_comment.is_some()
+                || finding.dismissed_reason.is_some();
+            let must_look = !looked && finding.github_issue_number.is_some() && may_undo;
+            if must_look && !self.github_settings.learns_from_webhooks() {
+                looked = true;
+                finding = self.look_at_issue(github, finding, &repo).await?;
+                continue;
             }
+            return match self
+                .carry_out(github, lease, &mut finding, &repo, &content, step)
+                .await
+            {
+                // Transferred since last seen: followed, then synced where it lives now.
+                Err(SyncError::GitHub(GitHubError::Moved { .. })) if !looked => {
+                    looked = true;
+                    finding = self.look_at_issue(github, finding, &repo).await?;
+                    continue;
+                }
+                Err(SyncError::GitHub(GitHubError::Gone { .. })) => {
+                    self.learn(&finding.id, &Seen::deleted()).await
+                }
+                other => other,
+            };
+        }
+    }
+
+    async fn carry_out(
+        &self,
+        github: &GitHub,
+        lease: &Lease,
+        finding: &mut Finding,
+        repo: &RepoSlug,
+        content: &IssueContent,
+        step: Step,
+    ) -> Result<(), SyncError> {
+        let Some(number) = finding.github_issue_number else {
+            return match step {
+                Step::Create => self.create(github, lease, finding, repo).await,
+                _ => Ok(()),
+            };
+        };
+        if finding.dismissed_reason.is_some() {
             return Ok(());
         }
-
-        let number = finding.github_issue_number.expect("linked above");
         if let Some(comment) = finding.pending_comment.clone() {
-            self.post_owed_comment(github, lease, &finding, repo, number, &comment)
+            self.post_owed_comment(github, lease, finding, repo, number, &comment)
                 .await?;
         }
-
-        let is_open = finding.github_state.as_deref() == Some("open");
-        let content = render(&finding);
-        match (is_open, open_wanted) {
-            (false, true) if self.sync.reopen_policy == ReopenPolicy::New => {
+        match step {
+            Step::Nothing | Step::Create => Ok(()),
+            Step::ForgetPersonClose => Ok(store::clear_person_close(&self.pool, lease).await?),
+            Step::Recreate => {
                 store::retire_issue(&self.pool, lease, number).await?;
                 let finding = self.load(&finding.id).await?.ok_or(SyncError::LeaseLost)?;
                 Box::pin(self.reconcile(github, lease, finding, repo)).await
             }
-            (false, true) => {
-                let comment = format!(
-                    "DeepSource reports this again: {} open occurrence(s). Reopened by deepsource-sync.",
-                    finding.open_occurrences
-                );
-                self.transition(github, lease, &mut finding, repo, &content, "reopen", comment)
+            Step::Reopen { comment } => {
+                self.transition(github, lease, finding, repo, content, "reopen", comment)
                     .await
             }
-            (true, false) => {
-                let comment =
-                    "DeepSource reports every occurrence resolved. Closed by deepsource-sync.".to_owned();
-                self.transition(github, lease, &mut finding, repo, &content, "close", comment)
+            Step::Close { comment } => {
+                self.transition(github, lease, finding, repo, content, "close", comment)
                     .await
             }
-            (true, true) => {
-                let hash = content.hash();
-                if finding.github_content_hash.as_deref() == Some(hash.as_str()) {
-                    return Ok(());
+            Step::Update => {
+                let key = github.budget_key(repo);
+                if plan::text_stale(finding, content) {
+                    self.book_write(&key).await?;
+                    let patch = IssuePatch {
+                        content: Some(content),
+                        ..IssuePatch::default()
+                    };
+                    let issue = github.update_issue(repo, number, patch).await?;
+                    self.record(&finding.id, "update", repo, Some(number)).await?;
+                    let applied = finding.github_labels.clone();
+                    self.link(lease, finding, repo, &issue, Some(content), applied, None)
+                        .await?;
                 }
-                self.book_write(&key).await?;
-                let patch = IssuePatch {
-                    content: Some(&content),
-                    ..IssuePatch::default()
-                };
-                let issue = github.update_issue(repo, number, patch).await?;
-                self.record(&finding.id, "update", repo, Some(number)).await?;
-                self.link(lease, &mut finding, repo, &issue, Some(&hash), None)
-                    .await
+                self.bring_labels(github, lease, finding, repo, content).await
             }
-            (false, false) => Ok(()),
         }
     }
 
@@ -242,11 +279,13 @@ impl Driver {
         tracing::info!(github_issue = created.number, repository = %repo, "created GitHub issue");
         self.record(&finding.id, "create", repo, Some(created.number))
             .await?;
-        let hash = content.hash();
-        self.link(lease, finding, repo, &created, Some(&hash), None).await
+        let labels = Some(content.labels.clone());
+        self.link(lease, finding, repo, &created, Some(&content), labels, None)
+            .await
     }
 
-    /// Close or reopen with the new content in one PATCH, then the comment that says why.
+    /// Close or reopen with the new content in one PATCH, then the comment that says why
+    /// (with `STATE_COMMENTS=false`, the body says it and no comment is owed).
     #[allow(clippy::too_many_arguments)]
     async fn transition(
         &self,
@@ -270,12 +309,23 @@ impl Driver {
         self.record(&finding.id, action, repo, Some(number)).await?;
         // The comment is owed from here on: a retry posts it without repeating the state change.
         // Its marker lets a retry whose answer was lost see that it is already there.
-        let comment = with_comment_marker(&comment);
-        let hash = content.hash();
-        self.link(lease, finding, repo, &issue, Some(&hash), Some(&comment))
-            .await?;
-        self.post_owed_comment(github, lease, finding, repo, number, &comment)
-            .await
+        let comment = self.sync.state_comments.then(|| with_comment_marker(&comment));
+        let applied = finding.github_labels.clone();
+        self.link(
+            lease,
+            finding,
+            repo,
+            &issue,
+            Some(content),
+            applied,
+            comment.as_deref(),
+        )
+        .await?;
+        if let Some(comment) = comment {
+            self.post_owed_comment(github, lease, finding, repo, number, &comment)
+                .await?;
+        }
+        self.bring_labels(github, lease, finding, repo, content).await
     }
 
     pub(super) async fn record(
@@ -289,31 +339,47 @@ impl Driver {
         Ok(())
     }
 
+    /// Records what GitHub now shows: `content` when the issue shows it (its hashes), and the
+    /// service's labels on it.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn link(
         &self,
         lease: &Lease,
         finding: &mut Finding,
         repo: &RepoSlug,
         issue: &RemoteIssue,
-        hash: Option<&str>,
+        content: Option<&IssueContent>,
+        labels: Option<Vec<String>>,
         pending_comment: Option<&str>,
     ) -> Result<(), SyncError> {
         let repo = repo.to_string();
+        let hash = content.map(IssueContent::hash);
+        let text_hash = content.map(IssueContent::text_hash);
+        let labels = labels.unwrap_or_default();
         let link = Link {
             repo: &repo,
             number: issue.number,
             state: &issue.state,
-            content_hash: hash,
+            state_reason: issue.state_reason.as_deref(),
+            content_hash: hash.as_deref(),
+            text_hash: text_hash.as_deref(),
+            labels: &labels,
+            shown_occurrences: content.map(|_| finding.open_occurrences),
             pending_comment,
         };
         store::save_link(&self.pool, lease, link).await?;
         finding.github_repo = Some(repo);
         finding.github_issue_number = Some(issue.number);
         finding.github_state = Some(issue.state.clone());
-        finding.github_content_hash = hash.map(str::to_owned);
+        finding.github_content_hash = hash;
+        finding.github_text_hash = text_hash;
+        finding.github_labels = Some(labels);
         finding.pending_comment = pending_comment.map(str::to_owned);
         finding.comment_started_at = None;
         finding.create_started_at = None;
+        if issue.state == "open" {
+            finding.closed_by_person_with = None;
+        }
         Ok(())
     }
 
@@ -347,33 +413,10 @@ impl Driver {
         store::set_unsynced_under(&self.pool, lease, Some(&self.fingerprint)).await?;
         Ok(())
     }
+}
 
-    /// Without credentials: say what would be done, and record it; nothing when GitHub already
-    /// shows what is wanted. The finding stays due (`leave_off`): the first run with
-    /// credentials does it.
-    async fn dry_run(&self, finding: &Finding, repo: &RepoSlug) -> Result<(), SyncError> {
-        let content = render(finding);
-        let open_wanted = finding.open_occurrences > 0;
-        let is_open = finding.github_state.as_deref() == Some("open");
-        let stale = finding.github_content_hash.as_deref() != Some(content.hash().as_str());
-        let action = match (finding.github_issue_number, is_open, open_wanted) {
-            (None, _, true) => "create",
-            (Some(_), false, true) if self.sync.reopen_policy == ReopenPolicy::New => "create",
-            (Some(_), false, true) => "reopen",
-            (Some(_), true, false) => "close",
-            (Some(_), true, true) if stale => "update",
-            _ => return Ok(()),
-        };
-        tracing::info!(
-            finding = %finding.id,
-            repository = %repo,
-            action,
-            open_occurrences = finding.open_occurrences,
-            title = %content.title,
-            "dry run (no GitHub credentials): would {action} the issue"
-        );
-        let number = finding.github_issue_number.filter(|_| action != "create");
-        store::record_action(&self.pool, &finding.id, action, &repo.to_string(), number, true).await?;
-        Ok(())
-    }
+/// Where the linked issue lives (it may have been transferred since the finding was targeted).
+fn linked_repo(finding: &Finding) -> Option<RepoSlug> {
+    finding.github_issue_number?;
+    RepoSlug::parse(finding.github_repo.as_deref()?).ok()
 }

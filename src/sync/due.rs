@@ -30,7 +30,7 @@ pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings) -> String {
         list.join(",")
     };
     hash(&format!(
-        "release={} credential={credential} api={} api_configured={} repo={:?} categories={} analyzers={} severities={} reopen={:?}",
+        "release={} credential={credential} api={} api_configured={} repo={:?} categories={} analyzers={} severities={} reopen={:?} min={} comments={}",
         env!("CARGO_PKG_VERSION"),
         github.api_url,
         github.api_url_configured,
@@ -39,6 +39,8 @@ pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings) -> String {
         sorted(&sync.analyzers),
         sorted(&sync.severities),
         sync.reopen_policy,
+        sync.min_occurrences,
+        sync.state_comments,
     ))
 }
 
@@ -49,7 +51,7 @@ pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings) -> String {
 /// ends however many there are. Two workers starting together may both queue one finding; its
 /// jobs are claimed together, so it is still driven once. Returns how many it queued.
 #[tracing::instrument(skip_all, fields(fingerprint = %fingerprint))]
-pub async fn enqueue_due(pool: &PgPool, fingerprint: &str) -> Result<u64, sqlx::Error> {
+pub async fn enqueue_due(pool: &PgPool, fingerprint: &str, min_occurrences: i64) -> Result<u64, sqlx::Error> {
     let mut after = String::new();
     let mut queued = 0;
     loop {
@@ -59,8 +61,11 @@ pub async fn enqueue_due(pool: &PgPool, fingerprint: &str) -> Result<u64, sqlx::
                    WHERE f.id > $2
                      AND ((f.unsynced_under IS NOT NULL AND f.unsynced_under <> $1)
                           OR (f.unsynced_under IS NULL
-                              AND ((f.open_occurrences > 0 AND f.github_state IS DISTINCT FROM 'open')
-                                   OR (f.open_occurrences <= 0 AND f.github_state = 'open'))))
+                              -- What people decided is what the issue should show.
+                              AND f.dismissed_at IS NULL
+                              AND ((f.open_occurrences >= $4 AND f.github_state IS DISTINCT FROM 'open'
+                                    AND f.open_occurrences > COALESCE(f.closed_by_person_with, -1))
+                                   OR (f.open_occurrences < $4 AND f.github_state = 'open'))))
                    ORDER BY f.id
                    LIMIT $3
                ),
@@ -75,7 +80,8 @@ pub async fn enqueue_due(pool: &PgPool, fingerprint: &str) -> Result<u64, sqlx::
                       (SELECT count(*) FROM queued) AS "queued!""#,
             fingerprint,
             after,
-            BATCH
+            BATCH,
+            min_occurrences
         )
         .fetch_one(pool)
         .await?;
@@ -126,6 +132,8 @@ mod tests {
         );
         assert_ne!(dry, of(&[("GITHUB_REPO", "acme/tracker")]));
         assert_ne!(dry, of(&[("REOPEN_POLICY", "new")]));
+        assert_ne!(dry, of(&[("SYNC_MIN_OCCURRENCES", "3")]));
+        assert_ne!(dry, of(&[("STATE_COMMENTS", "false")]));
         assert_ne!(dry, of(&[("GITHUB_API_URL", "https://ghe.example.com/api/v3")]));
         // Settings that do not change what is synced leave it alone.
         assert_eq!(dry, of(&[("GITHUB_WRITES_PER_MINUTE", "10")]));

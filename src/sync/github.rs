@@ -34,6 +34,21 @@ pub struct RemoteIssue {
     pub body: Option<String>,
     #[serde(default)]
     pub labels: Vec<RemoteLabel>,
+    #[serde(default)]
+    pub state_reason: Option<String>,
+    /// For ordering what is seen of an issue: an older view changes nothing.
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub closed_by: Option<RemoteUser>,
+    /// `…/repos/{owner}/{repo}`: where the issue lives now (a transferred one has moved).
+    #[serde(default)]
+    pub repository_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct RemoteUser {
+    pub login: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -42,13 +57,16 @@ pub struct RemoteLabel {
 }
 
 impl RemoteIssue {
-    /// Whether GitHub already shows exactly `content` (labels in any order).
+    /// Whether GitHub already shows `content`: its title and body, and each of its labels
+    /// (people may have added others).
     pub fn shows(&self, content: &IssueContent) -> bool {
-        let mut theirs: Vec<&str> = self.labels.iter().map(|l| l.name.as_str()).collect();
-        let mut ours: Vec<&str> = content.labels.iter().map(String::as_str).collect();
-        theirs.sort_unstable();
-        ours.sort_unstable();
-        self.title == content.title && self.body.as_deref() == Some(content.body.as_str()) && theirs == ours
+        self.title == content.title
+            && self.body.as_deref() == Some(content.body.as_str())
+            && content.labels.iter().all(|l| self.has_label(l))
+    }
+
+    pub fn has_label(&self, name: &str) -> bool {
+        self.labels.iter().any(|l| l.name == name)
     }
 }
 
@@ -67,6 +85,7 @@ pub struct GitHub {
     app_id: Option<u64>,
     token_fingerprint: Option<String>,
     installations: Mutex<HashMap<String, Octocrab>>,
+    api_url: String,
 }
 
 impl GitHub {
@@ -97,6 +116,7 @@ impl GitHub {
             app_id,
             token_fingerprint,
             installations: Mutex::new(HashMap::new()),
+            api_url: settings.api_url.to_string(),
         }))
     }
 
@@ -141,7 +161,67 @@ impl GitHub {
         let client = self.client_for(repo).await?;
         let body = json!({ "title": content.title, "body": content.body, "labels": content.labels });
         let path = format!("/repos/{}/{}/issues", repo.owner(), repo.repo());
-        send(&client, Method::Post, &path, Some(&body)).await
+        send(&client, Method::Post, &path, Some(&body))
+            .await
+            .map_err(GitHubError::gone_is_permanent)
+    }
+
+    /// The issue as GitHub shows it now (a read: no write budget). A transferred issue is
+    /// followed to where it lives (`Moved` answers are read once more at their `Location`).
+    pub async fn get_issue(&self, repo: &RepoSlug, number: i64) -> Result<RemoteIssue, GitHubError> {
+        let client = self.client_for(repo).await?;
+        let path = format!("/repos/{}/{}/issues/{number}", repo.owner(), repo.repo());
+        match send(&client, Method::Get, &path, None).await {
+            Err(GitHubError::Moved { location }) => {
+                let path = self.path_of(&location);
+                send(&client, Method::Get, &path, None).await
+            }
+            other => other,
+        }
+    }
+
+    /// Adds labels, leaving every other label on the issue as it is.
+    pub async fn add_labels(
+        &self,
+        repo: &RepoSlug,
+        number: i64,
+        labels: &[String],
+    ) -> Result<(), GitHubError> {
+        let client = self.client_for(repo).await?;
+        let path = format!("/repos/{}/{}/issues/{number}/labels", repo.owner(), repo.repo());
+        let _: serde_json::Value =
+            send(&client, Method::Post, &path, Some(&json!({ "labels": labels }))).await?;
+        Ok(())
+    }
+
+    /// Removes one label; one that is not there (a person took it off) is not an error.
+    pub async fn remove_label(&self, repo: &RepoSlug, number: i64, label: &str) -> Result<(), GitHubError> {
+        let client = self.client_for(repo).await?;
+        let path = format!(
+            "/repos/{}/{}/issues/{number}/labels/{}",
+            repo.owner(),
+            repo.repo(),
+            utf8_percent_encode(label, NON_ALPHANUMERIC)
+        );
+        match send::<serde_json::Value>(&client, Method::Delete, &path, None).await {
+            Ok(_) | Err(GitHubError::Permanent { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A `Location` GitHub gave, as a path under the configured API URL (GitHub Enterprise
+    /// Server's has a path of its own, which the client adds again).
+    fn path_of(&self, location: &str) -> String {
+        if let Some(rest) = location.strip_prefix(self.api_url.trim_end_matches('/')) {
+            return rest.to_owned();
+        }
+        match location.find("://") {
+            Some(scheme) => {
+                let after = &location[scheme + 3..];
+                after.find('/').map_or("/".to_owned(), |i| after[i..].to_owned())
+            }
+            None => location.to_owned(),
+        }
     }
 
     pub async fn update_issue(
@@ -152,10 +232,10 @@ impl GitHub {
     ) -> Result<RemoteIssue, GitHubError> {
         let client = self.client_for(repo).await?;
         let mut body = serde_json::Map::new();
+        // Never `labels`: a PATCH replaces the whole set, people's labels with it (`labels.rs`).
         if let Some(content) = patch.content {
             body.insert("title".into(), json!(content.title));
             body.insert("body".into(), json!(content.body));
-            body.insert("labels".into(), json!(content.labels));
         }
         if patch.close {
             body.insert("state".into(), json!("closed"));
@@ -279,6 +359,7 @@ enum Method {
     Get,
     Post,
     Patch,
+    Delete,
 }
 
 async fn send<T: serde::de::DeserializeOwned>(
@@ -294,13 +375,20 @@ async fn send<T: serde::de::DeserializeOwned>(
         Method::Get => client._get(path).await,
         Method::Post => client._post(path, body).await,
         Method::Patch => client._patch(path, body).await,
+        Method::Delete => client._delete(path, body).await,
     }
     .map_err(transport)?;
     let status = response.status();
     let headers = response.headers().clone();
     let text = client.body_to_string(response).await.map_err(transport)?;
     if status.is_success() {
-        return serde_json::from_str(&text).map_err(|e| GitHubError::Transient {
+        // Some answers (a 204) have no body; to a caller that wants none, that is `null`.
+        let text = if text.trim().is_empty() {
+            "null"
+        } else {
+            text.as_str()
+        };
+        return serde_json::from_str(text).map_err(|e| GitHubError::Transient {
             detail: format!("unexpected answer from GitHub ({status}): {e}"),
         });
     }

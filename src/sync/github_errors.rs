@@ -24,9 +24,23 @@ pub enum GitHubError {
     Permanent { status: u16, detail: String },
     #[error("GitHub rejected the credentials: {0}")]
     Unauthorized(String),
+    /// 410 on an issue: a person deleted it.
+    #[error("GitHub answered 410: {detail}")]
+    Gone { detail: String },
+    /// 301: the issue was transferred; it is read at `location`.
+    #[error("GitHub answered 301: moved to {location}")]
+    Moved { location: String },
 }
 
 impl GitHubError {
+    /// A 410 to a create means issues are disabled in the repository, not a deleted issue.
+    pub fn gone_is_permanent(self) -> Self {
+        match self {
+            GitHubError::Gone { detail } => GitHubError::Permanent { status: 410, detail },
+            other => other,
+        }
+    }
+
     /// GitHub answered and the request did nothing: a create that failed so did not create.
     pub fn is_definite(&self) -> bool {
         !matches!(self, GitHubError::Transient { .. })
@@ -60,6 +74,15 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> GitHubEr
     let says_rate_limit = message.to_ascii_lowercase().contains("rate limit");
     match status.as_u16() {
         401 => GitHubError::Unauthorized(message),
+        410 => GitHubError::Gone { detail: message },
+        301 | 302 | 307 | 308 => match header("location") {
+            Some(location) => GitHubError::Moved {
+                location: location.to_owned(),
+            },
+            None => GitHubError::Transient {
+                detail: format!("GitHub answered {status} without a Location"),
+            },
+        },
         403 | 429 if retry_after.is_some() || reset.is_some() || says_rate_limit || status == 429 => {
             let wait = retry_after.or(reset).unwrap_or(DEFAULT_BACKOFF);
             GitHubError::RateLimited {
@@ -209,7 +232,7 @@ mod tests {
             classify(StatusCode::UNAUTHORIZED, &none, "{}"),
             GitHubError::Unauthorized(_)
         ));
-        for status in [403, 404, 410, 422] {
+        for status in [403, 404, 422] {
             let e = classify(
                 StatusCode::from_u16(status).unwrap(),
                 &none,
@@ -217,6 +240,21 @@ mod tests {
             );
             assert!(matches!(e, GitHubError::Permanent { .. }), "{status}");
         }
+        // A deleted issue, and (to a create) issues turned off in the repository.
+        let gone = classify(StatusCode::GONE, &none, r#"{"message":"This issue was deleted"}"#);
+        assert!(matches!(gone, GitHubError::Gone { .. }));
+        assert!(matches!(
+            gone.gone_is_permanent(),
+            GitHubError::Permanent { status: 410, .. }
+        ));
+        let moved = classify(
+            StatusCode::MOVED_PERMANENTLY,
+            &headers(&[("location", "https://api.github.com/repositories/1/issues/2")]),
+            "{}",
+        );
+        assert!(
+            matches!(&moved, GitHubError::Moved { location } if location.ends_with("/repositories/1/issues/2"))
+        );
         for status in [500, 502, 503] {
             let e = classify(StatusCode::from_u16(status).unwrap(), &none, "oops");
             assert!(matches!(e, GitHubError::Transient { .. }), "{status}");

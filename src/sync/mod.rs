@@ -1,16 +1,20 @@
 //! The sync worker: applies stored issue events to their findings exactly once and drives
 //! GitHub to match, one finding at a time.
 mod apply;
+mod decisions;
 mod driver;
+mod dry_run;
 mod due;
 mod event;
 mod github;
 mod github_errors;
+mod labels;
 mod lease;
 mod limits;
 mod locations;
 mod neutralise;
 mod pacing;
+mod plan;
 mod recovery;
 mod render;
 mod snapshots;
@@ -23,6 +27,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+pub use decisions::{record as record_seen, Decision, Seen, SeenState};
 use driver::{Driver, SyncError};
 pub use github::GitHub;
 pub use github_errors::backoff;
@@ -200,7 +205,12 @@ impl Worker {
     /// What a worker does first: queues the findings these settings may sync differently from
     /// the settings that last looked at them (see `due.rs`).
     async fn queue_due_findings(&self) -> Result<u64, sqlx::Error> {
-        due::enqueue_due(&self.pool, self.driver.fingerprint()).await
+        due::enqueue_due(
+            &self.pool,
+            self.driver.fingerprint(),
+            self.driver.sync.min_occurrences,
+        )
+        .await
     }
 
     /// Starts as `run` does, then works until no job is due now (later retries stay queued).

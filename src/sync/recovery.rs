@@ -42,8 +42,14 @@ impl Driver {
         // The hash only when GitHub shows just what would be written now, so a found issue
         // costs no write unless something changed since the create.
         let content = render(finding);
-        let hash = issue.shows(&content).then(|| content.hash());
-        self.link(lease, finding, repo, &issue, hash.as_deref(), None)
+        let shown = issue.shows(&content).then_some(&content);
+        let ours = content
+            .labels
+            .iter()
+            .filter(|l| issue.has_label(l))
+            .cloned()
+            .collect();
+        self.link(lease, finding, repo, &issue, shown, Some(ours), None)
             .await?;
         self.record(&finding.id, "link", repo, Some(issue.number)).await
     }

@@ -27,6 +27,15 @@ impl IssueContent {
         hasher.update(self.body.as_bytes());
         hex::encode(hasher.finalize())
     }
+
+    /// Of the title and body alone: labels are written apart from them (`labels.rs`).
+    pub fn text_hash(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.title.as_bytes());
+        hasher.update(b"\n\n");
+        hasher.update(self.body.as_bytes());
+        hex::encode(hasher.finalize())
+    }
 }
 
 /// The hidden marker an issue of this finding carries, so an issue whose create answer was lost
@@ -119,6 +128,9 @@ pub fn render(finding: &Finding) -> IssueContent {
         fact(&or_unknown(&finding.repository_name, "unknown")),
         finding.open_occurrences.max(0),
     );
+    if let Some(note) = &finding.state_note {
+        facts.push_str(&format!("**{note}**\n\n"));
+    }
     if let Some(number) = finding.previous_issues.last() {
         facts.push_str(&format!("Previously tracked in #{number}.\n\n"));
     }
@@ -158,7 +170,7 @@ fn label_part(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::sync::event::Occurrence;
 

@@ -2,7 +2,7 @@
 //! takes DeepSource's count and locations (a finding never seen is created: the backfill), a
 //! tracked finding the listing no longer shows goes to zero, and every finding that changed is
 //! queued for the worker. Events and snapshots may interleave in any order: an event received
-//! before the snapshot began is in its count, so it is absorbed when applied (see `store::apply`);
+//! before the snapshot began is in its count, so it is absorbed when applied (see `apply.rs`);
 //! a finding with an event received after it began keeps its event arithmetic this round, and
 //! the caller is told to take another snapshot.
 use chrono::{DateTime, Utc};

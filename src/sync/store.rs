@@ -1,15 +1,14 @@
-//! The sync's tables: findings and their ledger, and how jobs finish. Every write a sync makes
+//! The sync's tables: findings, their GitHub links, and how jobs finish. Every write a sync makes
 //! to its finding's state is fenced by its lease (see `lease.rs`): it changes nothing, and says
 //! `LeaseLost`, once another worker holds the finding.
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 
-use super::event::{FindingEvent, Occurrence};
+use super::event::Occurrence;
 use super::lease::{fenced, Lease, StoreError};
-use crate::deepsource::RepositoryRef;
 
 /// A job is tried this many times; then it is `dead` with its last error, so a finding is never
 /// retried forever.
@@ -46,6 +45,15 @@ pub struct Finding {
     pub severity: Option<String>,
     /// Its occurrences in DeepSource's dashboard; set by the driver from its settings.
     pub dashboard_url: Option<String>,
+    /// A person closed the issue as not planned or duplicate, or deleted it (`decisions.rs`).
+    pub dismissed_reason: Option<String>,
+    /// A person closed the issue as completed while this many occurrences were open.
+    pub closed_by_person_with: Option<i64>,
+    /// The service's own labels as it last set them; `None` for issues from before.
+    pub github_labels: Option<Vec<String>>,
+    pub github_text_hash: Option<String>,
+    /// Why the issue is closed, in its body when state comments are off; set by the driver.
+    pub state_note: Option<String>,
 }
 
 /// How a claimed job ends this round.
@@ -76,91 +84,6 @@ pub async fn fail_jobs_without_finding(pool: &PgPool) -> Result<u64, sqlx::Error
     Ok(done.rows_affected())
 }
 
-/// Applies an event to its finding once, whatever the retries: its delta counts only when its
-/// ledger row is new. Metadata and locations are taken from the newest event seen; a field the
-/// newest event left out keeps the value an earlier event gave it.
-pub async fn apply(
-    conn: &mut PgConnection,
-    event_id: &str,
-    event: &FindingEvent,
-) -> Result<bool, sqlx::Error> {
-    let o = &event.object;
-    sqlx::query!(
-        r#"INSERT INTO findings (id, repository_id, repository_name, vcs_provider, vcs_url, default_branch,
-                                 issue_shortcode, issue_title, issue_description, category,
-                                 analyzer_shortcode, analyzer_name, metadata_time, repository_key)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-           ON CONFLICT (id) DO UPDATE SET
-               repository_key = COALESCE(EXCLUDED.repository_key, findings.repository_key),
-               repository_id = COALESCE(NULLIF(EXCLUDED.repository_id, ''), findings.repository_id),
-               repository_name = COALESCE(NULLIF(EXCLUDED.repository_name, ''), findings.repository_name),
-               vcs_provider = COALESCE(NULLIF(EXCLUDED.vcs_provider, ''), findings.vcs_provider),
-               vcs_url = COALESCE(NULLIF(EXCLUDED.vcs_url, ''), findings.vcs_url),
-               default_branch = COALESCE(NULLIF(EXCLUDED.default_branch, ''), findings.default_branch),
-               issue_shortcode = COALESCE(NULLIF(EXCLUDED.issue_shortcode, ''), findings.issue_shortcode),
-               issue_title = COALESCE(NULLIF(EXCLUDED.issue_title, ''), findings.issue_title),
-               issue_description = COALESCE(NULLIF(EXCLUDED.issue_description, ''), findings.issue_description),
-               category = COALESCE(NULLIF(EXCLUDED.category, ''), findings.category),
-               analyzer_shortcode = COALESCE(NULLIF(EXCLUDED.analyzer_shortcode, ''), findings.analyzer_shortcode),
-               analyzer_name = COALESCE(NULLIF(EXCLUDED.analyzer_name, ''), findings.analyzer_name),
-               metadata_time = EXCLUDED.metadata_time,
-               updated_at = now()
-           WHERE findings.metadata_time <= EXCLUDED.metadata_time"#,
-        o.id,
-        o.repository_id,
-        o.repository_name,
-        o.vcs_provider,
-        o.vcs_url,
-        o.default_branch,
-        o.issue_shortcode,
-        o.issue_title,
-        o.issue_description,
-        o.category,
-        o.analyzer_shortcode,
-        o.analyzer_name,
-        event.event_time,
-        RepositoryRef::from_vcs(&o.vcs_provider, &o.vcs_url).map(|r| r.key())
-    )
-    .execute(&mut *conn)
-    .await?;
-
-    // An event received before the snapshot that set the count began is in that count already:
-    // absorbed, it counts zero (see V6).
-    let absorbed = sqlx::query_scalar!(
-        r#"INSERT INTO finding_ledger (event_id, finding_id, delta, absorbed)
-           SELECT $1, $2, $3, COALESCE(e.received_at < f.snapshot_began_at, false)
-           FROM findings f LEFT JOIN webhook_events e ON e.id = $1 WHERE f.id = $2
-           ON CONFLICT (event_id) DO NOTHING
-           RETURNING absorbed"#,
-        event_id,
-        o.id,
-        event.delta
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    if absorbed == Some(false) {
-        sqlx::query!(
-            r#"UPDATE findings SET
-                   open_occurrences = open_occurrences + $2,
-                   locations = CASE WHEN $3 AND (locations_time IS NULL OR locations_time <= $4)
-                                    THEN $5 ELSE locations END,
-                   locations_time = CASE WHEN $3 AND (locations_time IS NULL OR locations_time <= $4)
-                                         THEN $4 ELSE locations_time END,
-                   unsynced_under = '',
-                   updated_at = now()
-               WHERE id = $1"#,
-            o.id,
-            event.delta,
-            event.introduced,
-            event.event_time,
-            Json(&o.occurrences) as _
-        )
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(absorbed.is_some())
-}
-
 /// The finding as stored. `settle` is how long a GitHub call may still land after it was begun:
 /// the `*_unsettled` fields say how much of it is left, by the database's clock.
 pub async fn load_finding(pool: &PgPool, id: &str, settle: Duration) -> Result<Option<Finding>, sqlx::Error> {
@@ -169,7 +92,8 @@ pub async fn load_finding(pool: &PgPool, id: &str, settle: Duration) -> Result<O
                   issue_description, category, analyzer_shortcode, analyzer_name, open_occurrences,
                   locations AS "locations: Json<Vec<Occurrence>>", github_repo, github_issue_number,
                   github_state, github_content_hash, create_started_at, pending_comment,
-                  comment_started_at, previous_issues, severity,
+                  comment_started_at, previous_issues, severity, dismissed_reason,
+                  closed_by_person_with, github_labels, github_text_hash,
                   EXTRACT(EPOCH FROM create_started_at + make_interval(secs => $2) - now())::float8
                       AS create_unsettled_secs,
                   EXTRACT(EPOCH FROM comment_started_at + make_interval(secs => $2) - now())::float8
@@ -207,6 +131,11 @@ pub async fn load_finding(pool: &PgPool, id: &str, settle: Duration) -> Result<O
         previous_issues: r.previous_issues,
         severity: r.severity,
         dashboard_url: None,
+        dismissed_reason: r.dismissed_reason,
+        closed_by_person_with: r.closed_by_person_with,
+        github_labels: r.github_labels,
+        github_text_hash: r.github_text_hash,
+        state_note: None,
     }))
 }
 
@@ -246,7 +175,14 @@ pub struct Link<'a> {
     pub repo: &'a str,
     pub number: i64,
     pub state: &'a str,
+    pub state_reason: Option<&'a str>,
     pub content_hash: Option<&'a str>,
+    /// Of the title and body alone.
+    pub text_hash: Option<&'a str>,
+    /// The service's own labels now on the issue.
+    pub labels: &'a [String],
+    /// The open-occurrence count its body shows, when the body was written.
+    pub shown_occurrences: Option<i64>,
     pub pending_comment: Option<&'a str>,
 }
 
@@ -255,7 +191,14 @@ pub async fn save_link(pool: &PgPool, lease: &Lease, link: Link<'_>) -> Result<(
         sqlx::query!(
             r#"UPDATE findings SET github_repo = $3, github_issue_number = $4, github_state = $5,
                       github_content_hash = $6, pending_comment = $7, comment_started_at = NULL,
-                      create_started_at = NULL, updated_at = now()
+                      create_started_at = NULL, github_state_reason = $8, github_text_hash = $9,
+                      github_labels = $10,
+                      github_shown_occurrences = COALESCE($11, github_shown_occurrences),
+                      -- Open again by the service's hand, or closed with nothing open: a
+                      -- person's completed close has been answered.
+                      closed_by_person_with = CASE WHEN $5 = 'open' THEN NULL
+                                                   ELSE closed_by_person_with END,
+                      updated_at = now()
                WHERE id = $1 AND EXISTS (SELECT 1 FROM finding_leases
                                          WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,
             lease.finding_id,
@@ -264,7 +207,49 @@ pub async fn save_link(pool: &PgPool, lease: &Lease, link: Link<'_>) -> Result<(
             link.number,
             link.state,
             link.content_hash,
-            link.pending_comment
+            link.pending_comment,
+            link.state_reason,
+            link.text_hash,
+            link.labels,
+            link.shown_occurrences
+        )
+        .execute(pool)
+        .await?,
+    )
+}
+
+/// The service's labels on the issue are now `labels` (and its whole content hashes to `hash`).
+pub async fn save_labels(
+    pool: &PgPool,
+    lease: &Lease,
+    labels: &[String],
+    hash: &str,
+) -> Result<(), StoreError> {
+    fenced(
+        sqlx::query!(
+            r#"UPDATE findings SET github_labels = $3, github_content_hash = $4, updated_at = now()
+               WHERE id = $1 AND EXISTS (SELECT 1 FROM finding_leases
+                                         WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,
+            lease.finding_id,
+            lease.token,
+            labels,
+            hash
+        )
+        .execute(pool)
+        .await?,
+    )
+}
+
+/// A person closed the issue as completed, and DeepSource now agrees (nothing open): a later
+/// rise is a regression like any other.
+pub async fn clear_person_close(pool: &PgPool, lease: &Lease) -> Result<(), StoreError> {
+    fenced(
+        sqlx::query!(
+            r#"UPDATE findings SET closed_by_person_with = NULL, updated_at = now()
+               WHERE id = $1 AND EXISTS (SELECT 1 FROM finding_leases
+                                         WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,
+            lease.finding_id,
+            lease.token
         )
         .execute(pool)
         .await?,
@@ -292,7 +277,9 @@ pub async fn retire_issue(pool: &PgPool, lease: &Lease, number: i64) -> Result<(
         sqlx::query!(
             r#"UPDATE findings SET previous_issues = array_append(previous_issues, $3),
                       github_issue_number = NULL, github_state = NULL, github_content_hash = NULL,
-                      pending_comment = NULL, comment_started_at = NULL, updated_at = now()
+                      pending_comment = NULL, comment_started_at = NULL, github_labels = NULL,
+                      github_text_hash = NULL, github_state_reason = NULL,
+                      closed_by_person_with = NULL, updated_at = now()
                WHERE id = $1 AND EXISTS (SELECT 1 FROM finding_leases
                                          WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,
             lease.finding_id,

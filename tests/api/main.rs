@@ -8,6 +8,7 @@ mod errors;
 mod fake_deepsource;
 #[path = "../support/fake_github.rs"]
 mod fake_github;
+mod github_webhooks;
 mod health;
 mod helpers;
 mod idempotency;
@@ -17,6 +18,7 @@ mod intake;
 mod migrations;
 mod outage;
 mod pacing;
+mod people;
 mod reconcile;
 mod signature;
 mod start_up;

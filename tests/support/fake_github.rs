@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 
+#[path = "fake_github_people.rs"]
+mod people;
 #[path = "fake_github_routes.rs"]
 mod routes;
 use routes::{route, validation_failed};
@@ -28,6 +30,14 @@ pub struct Issue {
     pub state: String,
     pub state_reason: Option<String>,
     pub comments: Vec<String>,
+    /// Who closed it last, when a person did (`close_as`).
+    pub closed_by: Option<String>,
+    /// A logical clock: bumped on every change, rendered as `updated_at`.
+    pub version: i64,
+    /// A person deleted it: reads and writes answer 410.
+    pub deleted: bool,
+    /// A person transferred it: reads and writes answer 301 to its new place.
+    pub moved_to: Option<(String, i64)>,
 }
 
 /// A request held at the fake until the test lets it through: `arrived` fires when it gets
@@ -83,6 +93,7 @@ pub enum Fault {
 pub struct Call {
     pub method: String,
     pub path: String,
+    pub body: Value,
 }
 
 /// GitHub's content-creation limits, scaled as a test or benchmark needs.
@@ -118,6 +129,11 @@ struct State {
     stale_search: bool,
     /// As GitHub does for callers without push access: labels on a create are dropped.
     drop_labels_on_create: bool,
+    /// The logical clock issues' `version`s come from.
+    clock: i64,
+    /// `/repositories/{id}` ids, by position (GitHub's Location for a moved issue uses them).
+    repo_ids: Vec<String>,
+    base_url: String,
 }
 
 #[derive(Clone)]
@@ -129,9 +145,12 @@ pub struct FakeGitHub {
 impl FakeGitHub {
     /// Serves on a random loopback port from the current Tokio runtime.
     pub fn start() -> Self {
-        let state = Arc::new(Mutex::new(State::default()));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let state = Arc::new(Mutex::new(State {
+            base_url: url.clone(),
+            ..State::default()
+        }));
         let data = web::Data::new(state.clone());
         let server =
             HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(handle)))
@@ -208,7 +227,7 @@ impl FakeGitHub {
         self.state.lock().unwrap().calls.clone()
     }
 
-    /// POST and PATCH calls made so far.
+    /// POST, PATCH and DELETE calls made so far.
     pub fn writes(&self) -> usize {
         self.calls().iter().filter(|c| c.method != "GET").count()
     }
@@ -303,6 +322,7 @@ fn carry_out(
     state.calls.push(Call {
         method: method.to_owned(),
         path: format!("{path}?{query}"),
+        body: body.clone(),
     });
 
     // GitHub App flow: a JWT (three dot-separated parts) finds the installation and mints its token.

@@ -2,10 +2,17 @@
 //! GitHub enforces on what an issue may say.
 use serde_json::{json, Value};
 
+use super::people::{repository_id, timestamp};
 use super::{answer, message, HttpResponse, Issue, State};
 
-fn issue_json(repo: &str, issue: &Issue) -> Value {
+/// The service's own account, as GitHub would name the closer of what it closed.
+const SERVICE_LOGIN: &str = "deepsource-sync[bot]";
+
+pub(super) fn issue_json(base: &str, repo: &str, issue: &Issue) -> Value {
     json!({
+        "repository_url": format!("{base}/repos/{repo}"),
+        "updated_at": timestamp(issue.version),
+        "closed_by": issue.closed_by.as_ref().map(|login| json!({ "login": login })),
         "id": issue.number * 1000,
         "number": issue.number,
         "title": issue.title,
@@ -89,6 +96,7 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, body: &Value) -> HttpResponse {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     if parts == ["search", "issues"] {
+        let base = state.base_url.clone();
         let q = query_param(query, "q").unwrap_or_default();
         let phrase = q.split('"').nth(1).unwrap_or("").to_owned();
         let repo = q
@@ -106,7 +114,7 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
                     issues
                         .iter()
                         .filter(|i| !phrase.is_empty() && i.body.contains(&phrase))
-                        .map(|i| issue_json(&repo, i))
+                        .map(|i| issue_json(&base, &repo, i))
                         .collect()
                 })
                 .unwrap_or_default()
@@ -116,14 +124,51 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
             json!({ "total_count": items.len(), "incomplete_results": false, "items": items }),
         );
     }
-    let ["repos", owner, name, "issues", rest @ ..] = parts.as_slice() else {
-        return message(404, "Not Found");
+    let (repo, rest) = match parts.as_slice() {
+        ["repos", owner, name, "issues", rest @ ..] => (format!("{owner}/{name}"), rest),
+        ["repositories", id, "issues", rest @ ..] => {
+            match id
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| state.repo_ids.get(i.wrapping_sub(1)))
+            {
+                Some(repo) => (repo.clone(), rest),
+                None => return message(404, "Not Found"),
+            }
+        }
+        _ => return message(404, "Not Found"),
     };
-    let repo = format!("{owner}/{name}");
     if state.missing_repos.contains(&repo) {
         return message(404, "Not Found");
     }
     let drop_labels = state.drop_labels_on_create;
+    let base = state.base_url.clone();
+    state.clock += 1;
+    let now = state.clock;
+    // Where a moved issue went, as GitHub's Location names it.
+    let moved_location = |state: &mut State, to: &str, number: i64| {
+        let id = repository_id(state, to);
+        format!("{}/repositories/{id}/issues/{number}", state.base_url)
+    };
+    if let [number, ..] = rest {
+        let moved = number.parse::<i64>().ok().and_then(|n| {
+            state
+                .repos
+                .get(&repo)?
+                .iter()
+                .find(|i| i.number == n)?
+                .moved_to
+                .clone()
+        });
+        if let Some((to, new_number)) = moved {
+            let location = moved_location(state, &to, new_number);
+            let mut response = answer(301, json!({ "message": "Moved Permanently", "url": location }));
+            response
+                .headers_mut()
+                .insert("location".parse().unwrap(), location.parse().unwrap());
+            return response;
+        }
+    }
     let issues = state.repos.entry(repo.clone()).or_default();
     let text = |field: &str| body.get(field).and_then(Value::as_str).map(str::to_owned);
     let labels = |body: &Value| {
@@ -153,9 +198,13 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
                 state: "open".into(),
                 state_reason: None,
                 comments: Vec::new(),
+                closed_by: None,
+                version: now,
+                deleted: false,
+                moved_to: None,
             };
             issues.push(issue.clone());
-            answer(201, issue_json(&repo, &issue))
+            answer(201, issue_json(&base, &repo, &issue))
         }
         ("GET", []) => {
             let label = query_param(query, "labels");
@@ -176,7 +225,7 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
                 .into_iter()
                 .skip((page - 1) * per_page)
                 .take(per_page)
-                .map(|i| issue_json(&repo, i))
+                .map(|i| issue_json(&base, &repo, i))
                 .collect();
             answer(200, Value::Array(page_items))
         }
@@ -188,6 +237,12 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
             else {
                 return message(404, "Not Found");
             };
+            if issue.deleted {
+                return message(410, "This issue was deleted");
+            }
+            if method != "GET" {
+                issue.version = now;
+            }
             match (method, tail) {
                 ("PATCH", []) => {
                     if let Some(refused) = refused_content(
@@ -208,15 +263,47 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
                     }
                     if let Some(s) = text("state") {
                         issue.state_reason = if s == "closed" {
+                            issue.closed_by = Some(SERVICE_LOGIN.into());
                             text("state_reason")
                         } else {
                             Some("reopened".into())
                         };
                         issue.state = s;
                     }
-                    answer(200, issue_json(&repo, issue))
+                    answer(200, issue_json(&base, &repo, issue))
                 }
-                ("GET", []) => answer(200, issue_json(&repo, issue)),
+                ("GET", []) => answer(200, issue_json(&base, &repo, issue)),
+                // Adds, keeping every label already there.
+                ("POST", ["labels"]) => {
+                    for label in labels(body).unwrap_or_default() {
+                        if !issue.labels.contains(&label) {
+                            issue.labels.push(label);
+                        }
+                    }
+                    answer(
+                        200,
+                        json!(issue
+                            .labels
+                            .iter()
+                            .map(|l| json!({"name": l}))
+                            .collect::<Vec<_>>()),
+                    )
+                }
+                ("DELETE", ["labels", name]) => {
+                    let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+                    let Some(at) = issue.labels.iter().position(|l| *l == name) else {
+                        return message(404, "Label does not exist");
+                    };
+                    issue.labels.remove(at);
+                    answer(
+                        200,
+                        json!(issue
+                            .labels
+                            .iter()
+                            .map(|l| json!({"name": l}))
+                            .collect::<Vec<_>>()),
+                    )
+                }
                 ("POST", ["comments"]) => {
                     issue.comments.push(text("body").unwrap_or_default());
                     answer(201, json!({ "id": issue.comments.len(), "body": text("body") }))
