@@ -12,7 +12,7 @@ use super::pacing::{Pacer, Slot};
 use super::render::{render, with_comment_marker, IssueContent};
 use super::store::{self, Call, Finding, JobEnd, Link};
 use super::target::target;
-use crate::configuration::{GitHubSettings, ReopenPolicy, SyncSettings};
+use crate::configuration::{GitHubSettings, IssueSettings, ReopenPolicy, SyncSettings};
 use crate::deepsource::RepositoryRef;
 use crate::domain::RepoSlug;
 
@@ -54,6 +54,7 @@ pub struct Driver {
     pacer: Pacer,
     github_settings: GitHubSettings,
     sync: SyncSettings,
+    pub(super) issues: IssueSettings,
     /// Of the settings that decide what is synced (`due.rs`): recorded on a finding these
     /// settings leave off GitHub, so a worker with other settings looks at it again.
     fingerprint: String,
@@ -65,10 +66,12 @@ impl Driver {
         github: Option<GitHub>,
         github_settings: GitHubSettings,
         sync: SyncSettings,
+        issues: IssueSettings,
     ) -> Self {
         Self {
             pacer: Pacer::new(pool.clone(), &github_settings),
-            fingerprint: super::due::fingerprint(&github_settings, &sync),
+            fingerprint: super::due::fingerprint(&github_settings, &sync, &issues),
+            issues,
             pool,
             github,
             github_settings,
@@ -177,7 +180,7 @@ impl Driver {
         }
 
         let is_open = finding.github_state.as_deref() == Some("open");
-        let content = render(&finding);
+        let content = render(&finding, &self.issues);
         match (is_open, open_wanted) {
             (false, true) if self.sync.reopen_policy == ReopenPolicy::New => {
                 store::retire_issue(&self.pool, lease, number).await?;
@@ -226,7 +229,7 @@ impl Driver {
         finding: &mut Finding,
         repo: &RepoSlug,
     ) -> Result<(), SyncError> {
-        let content = render(finding);
+        let content = render(finding, &self.issues);
         // The slot first: a budget wait must not leave an intent for a call never made.
         self.book_write(&github.budget_key(repo)).await?;
         store::set_started(&self.pool, lease, Call::Create, true).await?;
@@ -352,7 +355,7 @@ impl Driver {
     /// shows what is wanted. The finding stays due (`leave_off`): the first run with
     /// credentials does it.
     async fn dry_run(&self, finding: &Finding, repo: &RepoSlug) -> Result<(), SyncError> {
-        let content = render(finding);
+        let content = render(finding, &self.issues);
         let open_wanted = finding.open_occurrences > 0;
         let is_open = finding.github_state.as_deref() == Some("open");
         let stale = finding.github_content_hash.as_deref() != Some(content.hash().as_str());

@@ -8,16 +8,17 @@
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use crate::configuration::{GitHubAuth, GitHubSettings, SyncSettings};
+use crate::configuration::{GitHubAuth, GitHubSettings, IssueSettings, SyncSettings};
 use secrecy::ExposeSecret;
 
 /// Findings are queued this many at a time, each batch its own short statement.
 const BATCH: i64 = 500;
 
 /// Everything that decides whether and how a finding reaches GitHub: credentials (present, and
-/// which), where issues go, the filters, the reopen policy, and the version (a new one may fit
-/// what an older one could not). Secrets enter only hashed.
-pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings) -> String {
+/// which), where issues go, the filters, the reopen policy, what every issue shows besides its
+/// finding (the title template, ISSUE_LABELS), and the version (a new one may fit what an older
+/// one could not). Secrets enter only hashed.
+pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings, issues: &IssueSettings) -> String {
     let hash = |text: &str| hex::encode(&Sha256::digest(text.as_bytes())[..8]);
     let credential = match &github.auth {
         GitHubAuth::DryRun => "none".to_owned(),
@@ -30,7 +31,7 @@ pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings) -> String {
         list.join(",")
     };
     hash(&format!(
-        "release={} credential={credential} api={} api_configured={} repo={:?} categories={} analyzers={} severities={} reopen={:?}",
+        "release={} credential={credential} api={} api_configured={} repo={:?} categories={} analyzers={} severities={} reopen={:?} title={:?} labels={}",
         env!("CARGO_PKG_VERSION"),
         github.api_url,
         github.api_url_configured,
@@ -39,6 +40,8 @@ pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings) -> String {
         sorted(&sync.analyzers),
         sorted(&sync.severities),
         sync.reopen_policy,
+        issues.title_template.as_str(),
+        sorted(&issues.extra_labels),
     ))
 }
 
@@ -106,7 +109,7 @@ mod tests {
 
     fn of(pairs: &[(&str, &str)]) -> String {
         let s = settings(pairs);
-        fingerprint(&s.github, &s.sync)
+        fingerprint(&s.github, &s.sync, &s.issues)
     }
 
     #[test]
@@ -127,6 +130,13 @@ mod tests {
         assert_ne!(dry, of(&[("GITHUB_REPO", "acme/tracker")]));
         assert_ne!(dry, of(&[("REOPEN_POLICY", "new")]));
         assert_ne!(dry, of(&[("GITHUB_API_URL", "https://ghe.example.com/api/v3")]));
+        assert_ne!(dry, of(&[("ISSUE_TITLE_TEMPLATE", "{shortcode}: {title}")]));
+        assert_ne!(dry, of(&[("ISSUE_LABELS", "triage")]));
+        assert_eq!(
+            of(&[("ISSUE_LABELS", "a,b")]),
+            of(&[("ISSUE_LABELS", "b,a")]),
+            "GitHub shows a set"
+        );
         // Settings that do not change what is synced leave it alone.
         assert_eq!(dry, of(&[("GITHUB_WRITES_PER_MINUTE", "10")]));
     }

@@ -79,6 +79,7 @@ impl Worker {
             github,
             settings.github.clone(),
             settings.sync.clone(),
+            settings.issues.clone(),
         );
         let lease = settings.sync.lease;
         Ok(Self {
