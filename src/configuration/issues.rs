@@ -1,6 +1,6 @@
-//! What every synced issue shows besides the finding itself: the title template and extra
-//! labels.
-use super::{list, ConfigError};
+//! What every synced issue shows besides the finding itself, and who it is assigned to: the
+//! title template, extra labels, and CODEOWNERS routing.
+use super::{list, parse_bool, parse_or, ConfigError};
 
 /// GitHub refuses a label name longer than this (422), which would fail every create.
 const MAX_LABEL_CHARS: usize = 50;
@@ -11,6 +11,8 @@ pub struct IssueSettings {
     pub title_template: TitleTemplate,
     /// Added to every issue after the service's own labels.
     pub extra_labels: Vec<String>,
+    /// Assign a new issue to the users CODEOWNERS names for its finding's paths.
+    pub assign_codeowners: bool,
 }
 
 impl Default for IssueSettings {
@@ -18,6 +20,7 @@ impl Default for IssueSettings {
         Self {
             title_template: TitleTemplate::parse(DEFAULT_TITLE_TEMPLATE).expect("the default parses"),
             extra_labels: Vec::new(),
+            assign_codeowners: false,
         }
     }
 }
@@ -148,6 +151,7 @@ pub(super) fn issue_settings(get: &impl Fn(&str) -> Option<String>) -> Result<Is
     Ok(IssueSettings {
         title_template,
         extra_labels,
+        assign_codeowners: parse_or("ASSIGN_CODEOWNERS", get("ASSIGN_CODEOWNERS"), false, parse_bool)?,
     })
 }
 
@@ -169,7 +173,7 @@ mod tests {
                 TitlePart::Literal(")".into()),
             ]
         );
-        assert!(s.extra_labels.is_empty());
+        assert!(s.extra_labels.is_empty() && !s.assign_codeowners);
     }
 
     #[test]
@@ -177,6 +181,7 @@ mod tests {
         let s = settings(&[
             ("ISSUE_TITLE_TEMPLATE", "[{severity}] {{{analyzer}}} {title}"),
             ("ISSUE_LABELS", " triage, ,team-a,Team-A, triage "),
+            ("ASSIGN_CODEOWNERS", "true"),
         ])
         .unwrap()
         .issues;
@@ -196,6 +201,7 @@ mod tests {
             ["triage", "team-a"],
             "trimmed, empty and repeated dropped"
         );
+        assert!(s.assign_codeowners);
         let s = settings(&[("ISSUE_TITLE_TEMPLATE", "DeepSource: {category}")]).unwrap();
         assert_eq!(
             s.issues.title_template.parts().len(),
@@ -226,7 +232,7 @@ mod tests {
     }
 
     #[test]
-    fn wrong_labels_name_their_variable() {
+    fn wrong_labels_and_flags_name_their_variable() {
         let long = "l".repeat(51);
         let err = settings(&[("ISSUE_LABELS", &format!("ok,{long}"))]).unwrap_err();
         assert_eq!(err.var, "ISSUE_LABELS");
@@ -237,6 +243,10 @@ mod tests {
         assert!(
             settings(&[("ISSUE_LABELS", &"é".repeat(50))]).is_ok(),
             "characters, not bytes"
+        );
+        assert_eq!(
+            settings(&[("ASSIGN_CODEOWNERS", "sure")]).unwrap_err().var,
+            "ASSIGN_CODEOWNERS"
         );
     }
 }

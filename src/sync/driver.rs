@@ -10,7 +10,7 @@ use super::github_errors::backoff;
 use super::lease::{Lease, StoreError};
 use super::pacing::{Pacer, Slot};
 use super::render::{render, with_comment_marker, IssueContent};
-use super::store::{self, Call, Finding, JobEnd, Link};
+use super::store::{self, Finding, JobEnd, Link};
 use super::target::target;
 use crate::configuration::{GitHubSettings, IssueSettings, ReopenPolicy, SyncSettings};
 use crate::deepsource::RepositoryRef;
@@ -220,8 +220,8 @@ impl Driver {
         }
     }
 
-    /// The intent is recorded before the call and cleared on a definite answer, so an answer
-    /// that never came leaves it for the next try to look for.
+    /// Creates the finding's issue and links it; `owners.rs` books the write, records the intent
+    /// and chooses the assignees.
     async fn create(
         &self,
         github: &GitHub,
@@ -230,18 +230,9 @@ impl Driver {
         repo: &RepoSlug,
     ) -> Result<(), SyncError> {
         let content = render(finding, &self.issues);
-        // The slot first: a budget wait must not leave an intent for a call never made.
-        self.book_write(&github.budget_key(repo)).await?;
-        store::set_started(&self.pool, lease, Call::Create, true).await?;
-        let created = match github.create_issue(repo, &content).await {
-            Ok(issue) => issue,
-            Err(e) => {
-                if e.is_definite() {
-                    store::set_started(&self.pool, lease, Call::Create, false).await?;
-                }
-                return Err(e.into());
-            }
-        };
+        let created = self
+            .create_assigned(github, lease, finding, repo, &content)
+            .await?;
         tracing::info!(github_issue = created.number, repository = %repo, "created GitHub issue");
         self.record(&finding.id, "create", repo, Some(created.number))
             .await?;

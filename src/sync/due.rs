@@ -17,7 +17,8 @@ const BATCH: i64 = 500;
 /// Everything that decides whether and how a finding reaches GitHub: credentials (present, and
 /// which), where issues go, the filters, the reopen policy, what every issue shows besides its
 /// finding (the title template, ISSUE_LABELS), and the version (a new one may fit what an older
-/// one could not). Secrets enter only hashed.
+/// one could not). Secrets enter only hashed. Who is assigned is not in it: assignees are chosen
+/// once, at the create, so another choice changes no issue.
 pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings, issues: &IssueSettings) -> String {
     let hash = |text: &str| hex::encode(&Sha256::digest(text.as_bytes())[..8]);
     let credential = match &github.auth {
@@ -139,5 +140,6 @@ mod tests {
         );
         // Settings that do not change what is synced leave it alone.
         assert_eq!(dry, of(&[("GITHUB_WRITES_PER_MINUTE", "10")]));
+        assert_eq!(dry, of(&[("ASSIGN_CODEOWNERS", "true")]));
     }
 }

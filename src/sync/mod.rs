@@ -1,6 +1,7 @@
 //! The sync worker: applies stored issue events to their findings exactly once and drives
 //! GitHub to match, one finding at a time.
 mod apply;
+mod codeowners;
 mod driver;
 mod due;
 mod event;
@@ -10,6 +11,7 @@ mod lease;
 mod limits;
 mod locations;
 mod neutralise;
+mod owners;
 mod pacing;
 mod recovery;
 mod render;

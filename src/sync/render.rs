@@ -268,6 +268,7 @@ mod tests {
             )
             .unwrap(),
             extra_labels: vec!["triage".into(), "Analyzer/Go".into()],
+            ..IssueSettings::default()
         };
         let mut f = finding();
         f.severity = Some("MAJOR".into());

@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 #[path = "fake_github_routes.rs"]
 mod routes;
 use routes::{route, validation_failed};
+#[path = "fake_github_contents.rs"]
+mod contents;
 
 pub const TOKEN: &str = "ghp_test_token";
 pub const INSTALLATION_ID: u64 = 4242;
@@ -28,6 +30,7 @@ pub struct Issue {
     pub state: String,
     pub state_reason: Option<String>,
     pub comments: Vec<String>,
+    pub assignees: Vec<String>,
 }
 
 /// A request held at the fake until the test lets it through: `arrived` fires when it gets
@@ -83,6 +86,7 @@ pub enum Fault {
 pub struct Call {
     pub method: String,
     pub path: String,
+    pub if_none_match: Option<String>,
 }
 
 /// GitHub's content-creation limits, scaled as a test or benchmark needs.
@@ -118,6 +122,8 @@ struct State {
     stale_search: bool,
     /// As GitHub does for callers without push access: labels on a create are dropped.
     drop_labels_on_create: bool,
+    /// Repository files and who cannot be assigned (`fake_github_contents.rs`).
+    contents: contents::Contents,
 }
 
 #[derive(Clone)]
@@ -262,6 +268,11 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<S
         .unwrap_or("")
         .to_owned();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let if_none_match = req
+        .headers()
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let take_hold = |answered: bool| {
         let mut state = state.lock().unwrap();
         let i = state.faults.iter().position(|(m, f)| {
@@ -282,7 +293,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<S
         hold.released.notified().await;
     }
     let answer_hold = take_hold(true);
-    let response = carry_out(&state, &method, &path, &query, &auth, &body);
+    let response = carry_out(&state, &method, &path, &query, &auth, &body, if_none_match);
     if let Some(hold) = answer_hold {
         hold.arrived.notify_one();
         hold.released.notified().await;
@@ -297,12 +308,14 @@ fn carry_out(
     query: &str,
     auth: &str,
     body: &Value,
+    if_none_match: Option<String>,
 ) -> HttpResponse {
     let mut state = state.lock().unwrap();
     let state = &mut *state;
     state.calls.push(Call {
         method: method.to_owned(),
         path: format!("{path}?{query}"),
+        if_none_match: if_none_match.clone(),
     });
 
     // GitHub App flow: a JWT (three dot-separated parts) finds the installation and mints its token.
@@ -366,7 +379,8 @@ fn carry_out(
         state.writes.push(now);
     }
 
-    let response = route(state, method, path, query, body);
+    let response = contents::route(state, method, path, if_none_match.as_deref())
+        .unwrap_or_else(|| route(state, method, path, query, body));
     if matches!(fault, Some(Fault::LoseResponse)) {
         return message(502, "Bad Gateway");
     }

@@ -2,6 +2,7 @@
 //! GitHub enforces on what an issue may say.
 use serde_json::{json, Value};
 
+use super::contents::{assignees, refused_assignees};
 use super::{answer, message, HttpResponse, Issue, State};
 
 fn issue_json(repo: &str, issue: &Issue) -> Value {
@@ -13,6 +14,7 @@ fn issue_json(repo: &str, issue: &Issue) -> Value {
         "state": issue.state,
         "state_reason": issue.state_reason,
         "labels": issue.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+        "assignees": issue.assignees.iter().map(|l| json!({"login": l})).collect::<Vec<_>>(),
         "comments": issue.comments.len(),
         "html_url": format!("https://github.com/{repo}/issues/{}", issue.number),
     })
@@ -124,6 +126,7 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
         return message(404, "Not Found");
     }
     let drop_labels = state.drop_labels_on_create;
+    let unassignable = refused_assignees(state, &repo, body);
     let issues = state.repos.entry(repo.clone()).or_default();
     let text = |field: &str| body.get(field).and_then(Value::as_str).map(str::to_owned);
     let labels = |body: &Value| {
@@ -141,6 +144,9 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
             {
                 return refused;
             }
+            if let Some(refused) = unassignable {
+                return refused;
+            }
             let issue = Issue {
                 number: issues.len() as i64 + 1,
                 title,
@@ -153,6 +159,7 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
                 state: "open".into(),
                 state_reason: None,
                 comments: Vec::new(),
+                assignees: assignees(body).unwrap_or_default(),
             };
             issues.push(issue.clone());
             answer(201, issue_json(&repo, &issue))
@@ -196,6 +203,12 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
                         labels(body).as_deref(),
                     ) {
                         return refused;
+                    }
+                    if let Some(refused) = unassignable {
+                        return refused;
+                    }
+                    if let Some(a) = assignees(body) {
+                        issue.assignees = a;
                     }
                     if let Some(title) = text("title") {
                         issue.title = title;
