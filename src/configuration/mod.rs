@@ -6,6 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 mod deepsource;
 mod github;
+mod issues;
 mod server;
 mod webhook;
 
@@ -13,6 +14,8 @@ use deepsource::deepsource_settings;
 pub use deepsource::DeepSourceSettings;
 use github::github_settings;
 pub use github::{GitHubAuth, GitHubSettings};
+use issues::issue_settings;
+pub use issues::{IssueSettings, TitleField, TitlePart, TitleTemplate, DEFAULT_TITLE_TEMPLATE};
 pub use server::{BindAddr, TrustedProxies};
 use webhook::webhook_settings;
 pub use webhook::WebhookSettings;
@@ -31,6 +34,8 @@ pub struct Settings {
     pub log_filter: String,
     pub github: GitHubSettings,
     pub sync: SyncSettings,
+    /// What every issue shows besides its finding, and who it is assigned to.
+    pub issues: IssueSettings,
     pub deepsource: DeepSourceSettings,
 }
 
@@ -153,6 +158,7 @@ impl Settings {
 
         let github = github_settings(&get)?;
         let deepsource = deepsource_settings(&get)?;
+        let issues = issue_settings(&get)?;
         let sync =
             SyncSettings {
                 categories: list(get("SYNC_CATEGORIES"))
@@ -196,6 +202,7 @@ impl Settings {
             github,
             deepsource,
             sync,
+            issues,
             database: DatabaseSettings {
                 url: SecretString::from(url),
                 max_connections,

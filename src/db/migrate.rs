@@ -42,6 +42,12 @@ pub fn latest_migration_version() -> i32 {
         .unwrap_or(0)
 }
 
+/// How many migrations this binary embeds. Not the latest version: versions may have gaps
+/// (one branch's V10 can land before another's V9).
+pub fn migration_count() -> usize {
+    migrations::runner().get_migrations().len()
+}
+
 /// True once every migration this binary embeds has been applied.
 pub async fn schema_is_current<'c>(conn: impl sqlx::PgExecutor<'c>) -> Result<bool, sqlx::Error> {
     let applied: Option<i32> = sqlx::query_scalar("SELECT MAX(version) FROM refinery_schema_history")

@@ -1,7 +1,7 @@
 //! Connection pool, database creation and migrations.
 mod migrate;
 
-pub use migrate::{latest_migration_version, migrate, schema_is_current};
+pub use migrate::{latest_migration_version, migrate, migration_count, schema_is_current};
 
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};

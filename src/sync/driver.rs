@@ -12,9 +12,9 @@ use super::lease::{Lease, StoreError};
 use super::pacing::{Pacer, Slot};
 use super::plan::{self, Step};
 use super::render::{render, with_comment_marker, IssueContent};
-use super::store::{self, Call, Finding, JobEnd, Link};
+use super::store::{self, Finding, JobEnd, Link};
 use super::target::target;
-use crate::configuration::{GitHubSettings, SyncSettings};
+use crate::configuration::{GitHubSettings, IssueSettings, SyncSettings};
 use crate::deepsource::RepositoryRef;
 use crate::domain::RepoSlug;
 
@@ -56,6 +56,7 @@ pub struct Driver {
     pacer: Pacer,
     github_settings: GitHubSettings,
     pub(super) sync: SyncSettings,
+    pub(super) issues: IssueSettings,
     /// Of the settings that decide what is synced (`due.rs`): recorded on a finding these
     /// settings leave off GitHub, so a worker with other settings looks at it again.
     fingerprint: String,
@@ -67,10 +68,12 @@ impl Driver {
         github: Option<GitHub>,
         github_settings: GitHubSettings,
         sync: SyncSettings,
+        issues: IssueSettings,
     ) -> Self {
         Self {
             pacer: Pacer::new(pool.clone(), &github_settings),
-            fingerprint: super::due::fingerprint(&github_settings, &sync),
+            fingerprint: super::due::fingerprint(&github_settings, &sync, &issues),
+            issues,
             pool,
             github,
             github_settings,
@@ -168,7 +171,7 @@ impl Driver {
         loop {
             let repo = linked_repo(&finding).unwrap_or_else(|| repo.clone());
             finding.state_note = plan::state_note(&finding, &self.sync);
-            let content = render(&finding);
+            let content = render(&finding, &self.issues);
             let step = plan::plan(&finding, &content, &self.sync);
             let may_undo = step.writes_to_the_issue()
                 || finding.pending_comment.is_some()
@@ -254,8 +257,8 @@ impl Driver {
         }
     }
 
-    /// The intent is recorded before the call and cleared on a definite answer, so an answer
-    /// that never came leaves it for the next try to look for.
+    /// Creates the finding's issue and links it; `owners.rs` books the write, records the intent
+    /// and chooses the assignees.
     async fn create(
         &self,
         github: &GitHub,
@@ -263,19 +266,10 @@ impl Driver {
         finding: &mut Finding,
         repo: &RepoSlug,
     ) -> Result<(), SyncError> {
-        let content = render(finding);
-        // The slot first: a budget wait must not leave an intent for a call never made.
-        self.book_write(&github.budget_key(repo)).await?;
-        store::set_started(&self.pool, lease, Call::Create, true).await?;
-        let created = match github.create_issue(repo, &content).await {
-            Ok(issue) => issue,
-            Err(e) => {
-                if e.is_definite() {
-                    store::set_started(&self.pool, lease, Call::Create, false).await?;
-                }
-                return Err(e.into());
-            }
-        };
+        let content = render(finding, &self.issues);
+        let created = self
+            .create_assigned(github, lease, finding, repo, &content)
+            .await?;
         tracing::info!(github_issue = created.number, repository = %repo, "created GitHub issue");
         self.record(&finding.id, "create", repo, Some(created.number))
             .await?;

@@ -12,7 +12,7 @@ impl Driver {
     /// credentials does it.
     pub(super) async fn dry_run(&self, finding: &mut Finding, repo: &RepoSlug) -> Result<(), SyncError> {
         finding.state_note = plan::state_note(finding, &self.sync);
-        let content = render(finding);
+        let content = render(finding, &self.issues);
         let Some(action) = plan::plan(finding, &content, &self.sync).action() else {
             return Ok(());
         };

@@ -8,16 +8,18 @@
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use crate::configuration::{GitHubAuth, GitHubSettings, SyncSettings};
+use crate::configuration::{GitHubAuth, GitHubSettings, IssueSettings, SyncSettings};
 use secrecy::ExposeSecret;
 
 /// Findings are queued this many at a time, each batch its own short statement.
 const BATCH: i64 = 500;
 
 /// Everything that decides whether and how a finding reaches GitHub: credentials (present, and
-/// which), where issues go, the filters, the reopen policy, and the version (a new one may fit
-/// what an older one could not). Secrets enter only hashed.
-pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings) -> String {
+/// which), where issues go, the filters, the reopen policy, what every issue shows besides its
+/// finding (the title template, ISSUE_LABELS), and the version (a new one may fit what an older
+/// one could not). Secrets enter only hashed. Who is assigned is not in it: assignees are chosen
+/// once, at the create, so another choice changes no issue.
+pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings, issues: &IssueSettings) -> String {
     let hash = |text: &str| hex::encode(&Sha256::digest(text.as_bytes())[..8]);
     let credential = match &github.auth {
         GitHubAuth::DryRun => "none".to_owned(),
@@ -30,7 +32,7 @@ pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings) -> String {
         list.join(",")
     };
     hash(&format!(
-        "release={} credential={credential} api={} api_configured={} repo={:?} categories={} analyzers={} severities={} reopen={:?} min={} comments={}",
+        "release={} credential={credential} api={} api_configured={} repo={:?} categories={} analyzers={} severities={} reopen={:?} min={} comments={} title={:?} labels={}",
         env!("CARGO_PKG_VERSION"),
         github.api_url,
         github.api_url_configured,
@@ -41,6 +43,8 @@ pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings) -> String {
         sync.reopen_policy,
         sync.min_occurrences,
         sync.state_comments,
+        issues.title_template.as_str(),
+        sorted(&issues.extra_labels),
     ))
 }
 
@@ -112,7 +116,7 @@ mod tests {
 
     fn of(pairs: &[(&str, &str)]) -> String {
         let s = settings(pairs);
-        fingerprint(&s.github, &s.sync)
+        fingerprint(&s.github, &s.sync, &s.issues)
     }
 
     #[test]
@@ -135,7 +139,15 @@ mod tests {
         assert_ne!(dry, of(&[("SYNC_MIN_OCCURRENCES", "3")]));
         assert_ne!(dry, of(&[("STATE_COMMENTS", "false")]));
         assert_ne!(dry, of(&[("GITHUB_API_URL", "https://ghe.example.com/api/v3")]));
+        assert_ne!(dry, of(&[("ISSUE_TITLE_TEMPLATE", "{shortcode}: {title}")]));
+        assert_ne!(dry, of(&[("ISSUE_LABELS", "triage")]));
+        assert_eq!(
+            of(&[("ISSUE_LABELS", "a,b")]),
+            of(&[("ISSUE_LABELS", "b,a")]),
+            "GitHub shows a set"
+        );
         // Settings that do not change what is synced leave it alone.
         assert_eq!(dry, of(&[("GITHUB_WRITES_PER_MINUTE", "10")]));
+        assert_eq!(dry, of(&[("ASSIGN_CODEOWNERS", "true")]));
     }
 }

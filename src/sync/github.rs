@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use http::{HeaderMap, StatusCode};
 use octocrab::service::middleware::retry::RetryConfig;
 use octocrab::Octocrab;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -14,8 +15,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-use super::github_errors::classify;
-pub use super::github_errors::GitHubError;
+use super::github_errors::{classify, unassignable};
+pub use super::github_errors::{GitHubError, Unassignable};
 use super::render::IssueContent;
 use crate::configuration::{GitHubAuth, GitHubSettings};
 use crate::domain::RepoSlug;
@@ -129,7 +130,7 @@ impl GitHub {
         }
     }
 
-    async fn client_for(&self, repo: &RepoSlug) -> Result<Octocrab, GitHubError> {
+    pub(super) async fn client_for(&self, repo: &RepoSlug) -> Result<Octocrab, GitHubError> {
         if self.app_id.is_none() {
             return Ok(self.root.clone());
         }
@@ -153,17 +154,27 @@ impl GitHub {
         Ok(client)
     }
 
+    /// Creates the issue, assigned to `assignees`. GitHub refuses the whole create when one of
+    /// them cannot be assigned; that answer (nothing was created) is `Ok(Err(_))`.
     pub async fn create_issue(
         &self,
         repo: &RepoSlug,
         content: &IssueContent,
-    ) -> Result<RemoteIssue, GitHubError> {
+        assignees: &[String],
+    ) -> Result<Result<RemoteIssue, Unassignable>, GitHubError> {
         let client = self.client_for(repo).await?;
-        let body = json!({ "title": content.title, "body": content.body, "labels": content.labels });
+        let mut body = json!({ "title": content.title, "body": content.body, "labels": content.labels });
+        if !assignees.is_empty() {
+            body["assignees"] = json!(assignees);
+        }
         let path = format!("/repos/{}/{}/issues", repo.owner(), repo.repo());
-        send(&client, Method::Post, &path, Some(&body))
-            .await
-            .map_err(GitHubError::gone_is_permanent)
+        let answer = send_raw(&client, Method::Post, &path, Some(&body), None).await?;
+        if answer.status == StatusCode::UNPROCESSABLE_ENTITY && !assignees.is_empty() {
+            if let Some(refused) = unassignable(&answer.text) {
+                return Ok(Err(refused));
+            }
+        }
+        answer.parse().map(Ok).map_err(GitHubError::gone_is_permanent)
     }
 
     /// The issue as GitHub shows it now (a read: no write budget). A transferred issue is
@@ -355,7 +366,7 @@ fn best(issues: impl Iterator<Item = RemoteIssue>) -> Option<RemoteIssue> {
 }
 
 #[derive(Clone, Copy)]
-enum Method {
+pub(super) enum Method {
     Get,
     Post,
     Patch,
@@ -368,11 +379,49 @@ async fn send<T: serde::de::DeserializeOwned>(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<T, GitHubError> {
+    send_raw(client, method, path, body, None).await?.parse()
+}
+
+/// GitHub's answer, whatever its status.
+pub(super) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    /// A success read as `T`; anything else as what it means for the sync.
+    pub(super) fn parse<T: serde::de::DeserializeOwned>(self) -> Result<T, GitHubError> {
+        let status = self.status;
+        if status.is_success() {
+            // Some answers (a 204) have no body; to a caller that wants none, that is `null`.
+            let text = if self.text.trim().is_empty() {
+                "null"
+            } else {
+                self.text.as_str()
+            };
+            return serde_json::from_str(text).map_err(|e| GitHubError::Transient {
+                detail: format!("unexpected answer from GitHub ({status}): {e}"),
+            });
+        }
+        Err(classify(status, &self.headers, &self.text))
+    }
+}
+
+/// Sends the request; only a call that got no answer is an error here. `headers` go on a GET
+/// (a conditional read's `If-None-Match`).
+pub(super) async fn send_raw(
+    client: &Octocrab,
+    method: Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    headers: Option<HeaderMap>,
+) -> Result<Answer, GitHubError> {
     let transport = |e: octocrab::Error| GitHubError::Transient {
         detail: format!("no answer from GitHub: {e}"),
     };
     let response = match method {
-        Method::Get => client._get(path).await,
+        Method::Get => client._get_with_headers(path, headers).await,
         Method::Post => client._post(path, body).await,
         Method::Patch => client._patch(path, body).await,
         Method::Delete => client._delete(path, body).await,
@@ -381,16 +430,9 @@ async fn send<T: serde::de::DeserializeOwned>(
     let status = response.status();
     let headers = response.headers().clone();
     let text = client.body_to_string(response).await.map_err(transport)?;
-    if status.is_success() {
-        // Some answers (a 204) have no body; to a caller that wants none, that is `null`.
-        let text = if text.trim().is_empty() {
-            "null"
-        } else {
-            text.as_str()
-        };
-        return serde_json::from_str(text).map_err(|e| GitHubError::Transient {
-            detail: format!("unexpected answer from GitHub ({status}): {e}"),
-        });
-    }
-    Err(classify(status, &headers, &text))
+    Ok(Answer {
+        status,
+        headers,
+        text,
+    })
 }

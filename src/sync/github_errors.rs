@@ -132,6 +132,45 @@ fn field_errors(json: &serde_json::Value) -> String {
         .join("; ")
 }
 
+/// GitHub refused a create or update because of its assignees (422, an `errors[]` entry with
+/// `field: "assignees"`): nothing was done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unassignable {
+    /// The logins GitHub named (`value`); empty when it did not say which.
+    pub logins: Vec<String>,
+    /// What GitHub said, for the log.
+    pub detail: String,
+}
+
+/// The assignees a 422's body refuses, or `None` when it refuses something else.
+pub fn unassignable(body: &str) -> Option<Unassignable> {
+    let json: serde_json::Value = serde_json::from_str(body).ok()?;
+    let refusals: Vec<&serde_json::Value> = json["errors"]
+        .as_array()?
+        .iter()
+        .filter(|e| e["field"].as_str() == Some("assignees"))
+        .collect();
+    if refusals.is_empty() {
+        return None;
+    }
+    let mut logins = Vec::new();
+    for value in refusals.iter().map(|e| &e["value"]) {
+        // One login, or (on some answers) a list of them.
+        let named = value
+            .as_array()
+            .map_or_else(|| vec![value], |all| all.iter().collect());
+        logins.extend(named.into_iter().filter_map(|v| v.as_str().map(str::to_owned)));
+    }
+    Some(Unassignable {
+        logins,
+        detail: format!(
+            "{} ({})",
+            json["message"].as_str().unwrap_or("Validation Failed"),
+            field_errors(&json)
+        ),
+    })
+}
+
 /// Exponential backoff with jitter: about 2 s, 4 s, 8 s … capped at 10 minutes.
 pub fn backoff(attempts: i32) -> Duration {
     let exp = attempts.clamp(1, 9) - 1;
@@ -271,6 +310,30 @@ mod tests {
             detail: "x".into()
         }
         .is_definite());
+    }
+
+    #[test]
+    fn refused_assignees_are_read_from_a_422() {
+        let body = r#"{"message":"Validation Failed","errors":[{"value":"ghost","resource":"Issue","field":"assignees","code":"invalid"},{"value":["a","b"],"field":"assignees"}]}"#;
+        let refused = unassignable(body).unwrap();
+        assert_eq!(refused.logins, ["ghost", "a", "b"]);
+        assert!(
+            refused
+                .detail
+                .starts_with("Validation Failed (resource=Issue field=assignees"),
+            "{refused:?}"
+        );
+        let unnamed = unassignable(
+            r#"{"message":"Validation Failed","errors":[{"field":"assignees","code":"invalid"}]}"#,
+        );
+        assert_eq!(
+            unnamed.unwrap().logins,
+            Vec::<String>::new(),
+            "refused, but not said which"
+        );
+        let title = r#"{"message":"Validation Failed","errors":[{"resource":"Issue","field":"title","code":"custom"}]}"#;
+        assert_eq!(unassignable(title), None, "another field: not about assignees");
+        assert_eq!(unassignable("not json"), None);
     }
 
     #[test]

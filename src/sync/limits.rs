@@ -5,6 +5,8 @@
 //! here instead, cut with "…" where a reader should see that something is missing.
 use std::borrow::Cow;
 
+use crate::configuration::{TitleField, TitlePart, TitleTemplate};
+
 pub const MAX_TITLE_CHARS: usize = 256;
 pub const MAX_BODY_CHARS: usize = 65_536;
 pub const MAX_LABEL_CHARS: usize = 50;
@@ -45,17 +47,35 @@ pub fn cut(text: &str, max: usize) -> Cow<'_, str> {
     Cow::Owned(format!("{kept}…"))
 }
 
-/// `{name} ({shortcode})` in GitHub's title limit. The shortcode says which check this is, so
-/// the name is cut rather than it, unless the shortcode alone would take most of the title.
-pub fn title(name: &str, shortcode: &str) -> String {
-    let suffix = format!(" ({shortcode})");
-    let whole = format!("{name}{suffix}");
-    if chars(&whole) <= MAX_TITLE_CHARS {
+/// The title template filled in, in GitHub's title limit. The rest of the template (the
+/// shortcode above all) says which check this is, so the `{title}` part is cut rather than it,
+/// unless the rest alone would take most of the title; then the whole is cut.
+pub fn title(template: &TitleTemplate, value: impl Fn(TitleField) -> String) -> String {
+    let name = value(TitleField::Title);
+    let fill = |name: &str| {
+        let mut out = String::new();
+        for part in template.parts() {
+            match part {
+                TitlePart::Literal(text) => out.push_str(text),
+                TitlePart::Field(TitleField::Title) => out.push_str(name),
+                TitlePart::Field(field) => out.push_str(&value(*field)),
+            }
+        }
+        out
+    };
+    let whole = fill(&name);
+    let whole_chars = chars(&whole);
+    if whole_chars <= MAX_TITLE_CHARS {
         return whole;
     }
-    let suffix_chars = chars(&suffix);
-    if suffix_chars <= MAX_TITLE_CHARS / 2 {
-        format!("{}{suffix}", cut(name, MAX_TITLE_CHARS - suffix_chars))
+    let names = template
+        .parts()
+        .iter()
+        .filter(|p| **p == TitlePart::Field(TitleField::Title))
+        .count();
+    let rest_chars = whole_chars - names * chars(&name);
+    if names > 0 && rest_chars <= MAX_TITLE_CHARS / 2 {
+        fill(&cut(&name, (MAX_TITLE_CHARS - rest_chars) / names))
     } else {
         cut(&whole, MAX_TITLE_CHARS).into_owned()
     }
@@ -161,15 +181,40 @@ mod tests {
         assert_eq!(cut("a &amp; b", 8), "a &amp;…");
     }
 
+    fn filled(template: &str, name: &str, shortcode: &str) -> String {
+        let template = TitleTemplate::parse(template).unwrap();
+        title(&template, |field| match field {
+            TitleField::Title => name.to_owned(),
+            TitleField::Shortcode => shortcode.to_owned(),
+            _ => "MAJOR".to_owned(),
+        })
+    }
+
     #[test]
     fn titles_keep_their_shortcode_and_fit() {
-        let t = title(&"x".repeat(300), "CRT-A0016");
+        let default = crate::configuration::DEFAULT_TITLE_TEMPLATE;
+        let t = filled(default, &"x".repeat(300), "CRT-A0016");
         assert_eq!(t.chars().count(), MAX_TITLE_CHARS);
         assert!(t.ends_with("x… (CRT-A0016)"));
-        let t = title("name", &"s".repeat(400));
+        let t = filled(default, "name", &"s".repeat(400));
         assert_eq!(t.chars().count(), MAX_TITLE_CHARS);
         assert!(t.starts_with("name (sss") && t.ends_with('…'));
-        assert_eq!(title("Short", "X1"), "Short (X1)");
+        assert_eq!(filled(default, "Short", "X1"), "Short (X1)");
+    }
+
+    #[test]
+    fn any_template_cuts_its_title_part_first() {
+        let t = filled("[{severity}] {title} — {shortcode}", &"é".repeat(300), "GO-R1005");
+        assert_eq!(t.chars().count(), MAX_TITLE_CHARS);
+        assert!(t.starts_with("[MAJOR] éé") && t.ends_with("é… — GO-R1005"), "{t}");
+        // Every {title} gives way alike.
+        let t = filled("{title} / {title} ({shortcode})", &"n".repeat(200), "X1");
+        assert_eq!(t.chars().count(), MAX_TITLE_CHARS, "{t}");
+        assert!(t.ends_with("n… (X1)") && t.contains("n… / n"), "{t}");
+        // Without {title} there is nothing to cut first: the whole is cut.
+        let t = filled("{shortcode} {severity}", "n", &"s".repeat(300));
+        assert_eq!(t.chars().count(), MAX_TITLE_CHARS);
+        assert!(t.ends_with('…'));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The sync worker: applies stored issue events to their findings exactly once and drives
 //! GitHub to match, one finding at a time.
 mod apply;
+mod codeowners;
 mod decisions;
 mod driver;
 mod dry_run;
@@ -13,6 +14,7 @@ mod lease;
 mod limits;
 mod locations;
 mod neutralise;
+mod owners;
 mod pacing;
 mod plan;
 mod recovery;
@@ -84,6 +86,7 @@ impl Worker {
             github,
             settings.github.clone(),
             settings.sync.clone(),
+            settings.issues.clone(),
         );
         let lease = settings.sync.lease;
         Ok(Self {

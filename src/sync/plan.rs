@@ -124,7 +124,7 @@ pub fn text_stale(finding: &Finding, content: &IssueContent) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::configuration::Settings;
+    use crate::configuration::{IssueSettings, Settings};
     use crate::sync::render::render;
 
     fn sync(pairs: &[(&str, &str)]) -> SyncSettings {
@@ -138,14 +138,14 @@ mod tests {
         f.open_occurrences = open;
         f.github_issue_number = Some(3);
         f.github_state = Some(state.into());
-        let content = render(&f);
+        let content = render(&f, &IssueSettings::default());
         f.github_text_hash = Some(content.text_hash());
         f.github_labels = Some(content.labels.clone());
         f
     }
 
     fn step(f: &Finding, s: &SyncSettings) -> Step {
-        plan(f, &render(f), s)
+        plan(f, &render(f, &IssueSettings::default()), s)
     }
 
     #[test]
@@ -207,6 +207,6 @@ mod tests {
         assert_eq!(step(&f, &s), Step::Nothing);
         f.github_labels = Some(vec!["deepsource".into()]);
         assert_eq!(step(&f, &s), Step::Update);
-        assert!(!text_stale(&f, &render(&f)));
+        assert!(!text_stale(&f, &render(&f, &IssueSettings::default())));
     }
 }

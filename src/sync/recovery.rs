@@ -41,7 +41,7 @@ impl Driver {
         );
         // The hash only when GitHub shows just what would be written now, so a found issue
         // costs no write unless something changed since the create.
-        let content = render(finding);
+        let content = render(finding, &self.issues);
         let shown = issue.shows(&content).then_some(&content);
         let ours = content
             .labels

@@ -6,6 +6,7 @@ use super::limits::{self, cut, BodyParts, MAX_FACT_CHARS};
 use super::locations::grouped_locations;
 use super::neutralise::{neutralise, neutralise_plain};
 use super::store::Finding;
+use crate::configuration::{IssueSettings, TitleField};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssueContent {
@@ -73,7 +74,8 @@ pub fn comment_marker(comment: &str) -> Option<&str> {
     Some(&comment[start..end])
 }
 
-pub fn render(finding: &Finding) -> IssueContent {
+/// What the finding's issue says, with the configured title and extra labels.
+pub fn render(finding: &Finding, issues: &IssueSettings) -> IssueContent {
     let or_unknown = |text: &str, unknown: &str| {
         if text.is_empty() {
             unknown.to_owned()
@@ -81,10 +83,20 @@ pub fn render(finding: &Finding) -> IssueContent {
             text.to_owned()
         }
     };
-    let title = limits::title(
-        &neutralise_plain(&or_unknown(&finding.issue_title, "DeepSource finding")),
-        &neutralise_plain(&or_unknown(&finding.issue_shortcode, "unknown issue")),
-    );
+    let title = limits::title(&issues.title_template, |field| {
+        let text = match field {
+            TitleField::Title => or_unknown(&finding.issue_title, "DeepSource finding"),
+            TitleField::Shortcode => or_unknown(&finding.issue_shortcode, "unknown issue"),
+            TitleField::Category => or_unknown(&finding.category, "unknown"),
+            TitleField::Severity => or_unknown(finding.severity.as_deref().unwrap_or_default(), "unknown"),
+            TitleField::Analyzer => match finding.analyzer_name.as_str() {
+                "" => or_unknown(&finding.analyzer_shortcode, "unknown"),
+                name => name.to_owned(),
+            },
+            TitleField::Repository => or_unknown(&finding.repository_name, "unknown"),
+        };
+        neutralise_plain(&text)
+    });
     let mut labels = vec!["deepsource".to_owned()];
     if !finding.category.is_empty() {
         labels.push(format!(
@@ -101,7 +113,14 @@ pub fn render(finding: &Finding) -> IssueContent {
     if !finding.analyzer_shortcode.is_empty() {
         labels.push(format!("analyzer/{}", label_part(&finding.analyzer_shortcode)));
     }
-    let labels = labels.into_iter().map(limits::label).collect();
+    let mut labels: Vec<String> = labels.into_iter().map(limits::label).collect();
+    // ISSUE_LABELS come from the operator (checked against GitHub's limit at start-up); one that
+    // is already there (GitHub ignores case) is not sent twice.
+    for extra in &issues.extra_labels {
+        if !labels.iter().any(|l| l.eq_ignore_ascii_case(extra)) {
+            labels.push(extra.clone());
+        }
+    }
 
     // Each value in the table is bounded, so the table always fits beside the marker.
     let fact = |text: &str| cut(&neutralise(text), MAX_FACT_CHARS).into_owned();
@@ -172,6 +191,7 @@ fn label_part(text: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::configuration::TitleTemplate;
     use crate::sync::event::Occurrence;
 
     pub(crate) fn finding() -> Finding {
@@ -209,7 +229,7 @@ pub(crate) mod tests {
         };
         f.open_occurrences = 4;
         f.locations = vec![at("b.go", 9), at("a.go", 7), at("b.go", 2), at("a.go", 1)];
-        let body = render(&f).body;
+        let body = render(&f, &IssueSettings::default()).body;
         let order: Vec<usize> = [
             "**`a.go`**",
             "a.go#L1-L1",
@@ -225,7 +245,7 @@ pub(crate) mod tests {
         assert_eq!(body.matches("**`a.go`**").count(), 1);
         // One file: no heading.
         f.locations = vec![at("a.go", 7), at("a.go", 1)];
-        let body = render(&f).body;
+        let body = render(&f, &IssueSettings::default()).body;
         assert!(
             !body.contains("**`a.go`**") && body.find("#L1-L1") < body.find("#L7-L7"),
             "{body}"
@@ -234,7 +254,7 @@ pub(crate) mod tests {
 
     #[test]
     fn title_labels_body_and_marker() {
-        let content = render(&finding());
+        let content = render(&finding(), &IssueSettings::default());
         assert_eq!(
             content.title,
             "Simplify slice expression to sliced value itself (CRT-A0016)"
@@ -253,12 +273,50 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_title_follows_the_template_and_issue_labels_follow_ours() {
+        let mut issues = IssueSettings {
+            title_template: TitleTemplate::parse(
+                "[{severity}] {analyzer}/{category}: {title} ({shortcode}) in {repository}",
+            )
+            .unwrap(),
+            extra_labels: vec!["triage".into(), "Analyzer/Go".into()],
+            ..IssueSettings::default()
+        };
+        let mut f = finding();
+        f.severity = Some("MAJOR".into());
+        f.issue_title = "Ping @octocat".into();
+        let content = render(&f, &issues);
+        assert_eq!(
+            content.title,
+            "[MAJOR] Go/ANTI_PATTERN: Ping @\u{200B}octocat (CRT-A0016) in demo-go"
+        );
+        assert_eq!(
+            content.labels,
+            [
+                "deepsource",
+                "deepsource/anti_pattern",
+                "deepsource/severity:major",
+                "analyzer/go",
+                "triage"
+            ],
+            "after ours, and none twice (GitHub ignores case)"
+        );
+        // What DeepSource has not said yet reads as unknown; a long name gives way, the shortcode stays.
+        issues.title_template = TitleTemplate::parse("{title} [{severity}] ({shortcode})").unwrap();
+        f.severity = None;
+        f.issue_title = "n".repeat(400);
+        let title = render(&f, &issues).title;
+        assert_eq!(title.chars().count(), limits::MAX_TITLE_CHARS);
+        assert!(title.ends_with("n… [unknown] (CRT-A0016)"), "{title}");
+    }
+
+    #[test]
     fn mentions_references_and_html_are_neutralised() {
         let mut f = finding();
         f.issue_title = "Ping @octocat about #12".into();
         f.issue_description = "fixes #12, cc @admin <img src=x onerror=alert(1)> & <!-- x -->".into();
         f.locations[0].title = Some("@team see <script>".into());
-        let content = render(&f);
+        let content = render(&f, &IssueSettings::default());
         for text in [&content.title, &content.body] {
             assert!(!text.contains("@octocat") && !text.contains("@admin") && !text.contains("@team"));
             assert!(!text.contains("#12"));
@@ -282,7 +340,7 @@ pub(crate) mod tests {
                 title: Some("x".repeat(40)),
             })
             .collect();
-        let content = render(&f);
+        let content = render(&f, &IssueSettings::default());
         assert!(content.body.chars().count() < 65_536);
         assert!(content.body.contains("more\n"));
         assert!(content.body.contains("deepsource-sync:"));
@@ -292,7 +350,7 @@ pub(crate) mod tests {
     fn odd_paths_are_encoded_in_links() {
         let mut f = finding();
         f.locations[0].path = Some("dir with space/a(b).go".into());
-        let content = render(&f);
+        let content = render(&f, &IssueSettings::default());
         assert!(content
             .body
             .contains("/blob/master/dir%20with%20space/a%28b%29.go#L160-L161"));
@@ -319,7 +377,7 @@ pub(crate) mod tests {
         assert!(!marker("RI", 12).contains(&marker("RI", 1)));
         let mut f = finding();
         f.previous_issues = vec![4, 9];
-        let body = render(&f).body;
+        let body = render(&f, &IssueSettings::default()).body;
         assert!(body.contains(&marker(&f.id, 2)) && !body.contains(&marker(&f.id, 0)));
         assert!(body.contains("Previously tracked in #9."));
     }
@@ -330,7 +388,7 @@ pub(crate) mod tests {
         f.analyzer_name.clear();
         f.default_branch.clear();
         f.locations[0].begin_line = None;
-        let body = render(&f).body;
+        let body = render(&f, &IssueSettings::default()).body;
         assert!(body.contains("unknown analyzer (`go`)"), "{body}");
         assert!(
             body.contains("- code.go#L161: "),
@@ -339,7 +397,7 @@ pub(crate) mod tests {
         let mut f = finding();
         f.category.clear();
         f.analyzer_shortcode.clear();
-        assert_eq!(render(&f).labels, ["deepsource"]);
+        assert_eq!(render(&f, &IssueSettings::default()).labels, ["deepsource"]);
     }
 
     #[test]
@@ -362,10 +420,10 @@ pub(crate) mod tests {
 
     #[test]
     fn the_hash_follows_the_content() {
-        let a = render(&finding());
+        let a = render(&finding(), &IssueSettings::default());
         let mut f = finding();
         f.open_occurrences = 3;
-        assert_ne!(a.hash(), render(&f).hash());
-        assert_eq!(a.hash(), render(&finding()).hash());
+        assert_ne!(a.hash(), render(&f, &IssueSettings::default()).hash());
+        assert_eq!(a.hash(), render(&finding(), &IssueSettings::default()).hash());
     }
 }

@@ -1,5 +1,6 @@
 mod backfill;
 mod cli;
+mod codeowners;
 mod concurrency;
 mod deepsource_apply;
 mod deepsource_snapshot;

@@ -54,6 +54,7 @@ fn each_bad_setting_names_its_variable_in_one_line() {
         ("RUST_LOG", "wran"),
         ("BODY_READ_TIMEOUT", "ten"),
         ("TRUSTED_PROXIES", "proxy.internal"),
+        ("ISSUE_TITLE_TEMPLATE", "{title} ({shortcod})"),
     ] {
         let (code, printed) = serve_fails(&[(var, value)]);
         assert_eq!(code, Some(2), "{var}: {printed}");

@@ -16,6 +16,8 @@ mod people;
 #[path = "fake_github_routes.rs"]
 mod routes;
 use routes::{route, validation_failed};
+#[path = "fake_github_contents.rs"]
+mod contents;
 
 pub const TOKEN: &str = "ghp_test_token";
 pub const INSTALLATION_ID: u64 = 4242;
@@ -38,6 +40,7 @@ pub struct Issue {
     pub deleted: bool,
     /// A person transferred it: reads and writes answer 301 to its new place.
     pub moved_to: Option<(String, i64)>,
+    pub assignees: Vec<String>,
 }
 
 /// A request held at the fake until the test lets it through: `arrived` fires when it gets
@@ -94,6 +97,7 @@ pub struct Call {
     pub method: String,
     pub path: String,
     pub body: Value,
+    pub if_none_match: Option<String>,
 }
 
 /// GitHub's content-creation limits, scaled as a test or benchmark needs.
@@ -134,6 +138,8 @@ struct State {
     /// `/repositories/{id}` ids, by position (GitHub's Location for a moved issue uses them).
     repo_ids: Vec<String>,
     base_url: String,
+    /// Repository files and who cannot be assigned (`fake_github_contents.rs`).
+    contents: contents::Contents,
 }
 
 #[derive(Clone)]
@@ -281,6 +287,11 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<S
         .unwrap_or("")
         .to_owned();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let if_none_match = req
+        .headers()
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let take_hold = |answered: bool| {
         let mut state = state.lock().unwrap();
         let i = state.faults.iter().position(|(m, f)| {
@@ -301,7 +312,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<S
         hold.released.notified().await;
     }
     let answer_hold = take_hold(true);
-    let response = carry_out(&state, &method, &path, &query, &auth, &body);
+    let response = carry_out(&state, &method, &path, &query, &auth, &body, if_none_match);
     if let Some(hold) = answer_hold {
         hold.arrived.notify_one();
         hold.released.notified().await;
@@ -316,6 +327,7 @@ fn carry_out(
     query: &str,
     auth: &str,
     body: &Value,
+    if_none_match: Option<String>,
 ) -> HttpResponse {
     let mut state = state.lock().unwrap();
     let state = &mut *state;
@@ -323,6 +335,7 @@ fn carry_out(
         method: method.to_owned(),
         path: format!("{path}?{query}"),
         body: body.clone(),
+        if_none_match: if_none_match.clone(),
     });
 
     // GitHub App flow: a JWT (three dot-separated parts) finds the installation and mints its token.
@@ -386,7 +399,8 @@ fn carry_out(
         state.writes.push(now);
     }
 
-    let response = route(state, method, path, query, body);
+    let response = contents::route(state, method, path, if_none_match.as_deref())
+        .unwrap_or_else(|| route(state, method, path, query, body));
     if matches!(fault, Some(Fault::LoseResponse)) {
         return message(502, "Bad Gateway");
     }

@@ -2,6 +2,7 @@
 //! GitHub enforces on what an issue may say.
 use serde_json::{json, Value};
 
+use super::contents::{assignees, refused_assignees};
 use super::people::{repository_id, timestamp};
 use super::{answer, message, HttpResponse, Issue, State};
 
@@ -20,6 +21,7 @@ pub(super) fn issue_json(base: &str, repo: &str, issue: &Issue) -> Value {
         "state": issue.state,
         "state_reason": issue.state_reason,
         "labels": issue.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+        "assignees": issue.assignees.iter().map(|l| json!({"login": l})).collect::<Vec<_>>(),
         "comments": issue.comments.len(),
         "html_url": format!("https://github.com/{repo}/issues/{}", issue.number),
     })
@@ -169,6 +171,7 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
             return response;
         }
     }
+    let unassignable = refused_assignees(state, &repo, body);
     let issues = state.repos.entry(repo.clone()).or_default();
     let text = |field: &str| body.get(field).and_then(Value::as_str).map(str::to_owned);
     let labels = |body: &Value| {
@@ -184,6 +187,9 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
             if let Some(refused) =
                 refused_content(Some(&title), text("body").as_deref(), labels(body).as_deref())
             {
+                return refused;
+            }
+            if let Some(refused) = unassignable {
                 return refused;
             }
             let issue = Issue {
@@ -202,6 +208,7 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
                 version: now,
                 deleted: false,
                 moved_to: None,
+                assignees: assignees(body).unwrap_or_default(),
             };
             issues.push(issue.clone());
             answer(201, issue_json(&base, &repo, &issue))
@@ -251,6 +258,12 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
                         labels(body).as_deref(),
                     ) {
                         return refused;
+                    }
+                    if let Some(refused) = unassignable {
+                        return refused;
+                    }
+                    if let Some(a) = assignees(body) {
+                        issue.assignees = a;
                     }
                     if let Some(title) = text("title") {
                         issue.title = title;

@@ -1,0 +1,252 @@
+//! What every synced issue shows besides the finding itself, and who it is assigned to: the
+//! title template, extra labels, and CODEOWNERS routing.
+use super::{list, parse_bool, parse_or, ConfigError};
+
+/// GitHub refuses a label name longer than this (422), which would fail every create.
+const MAX_LABEL_CHARS: usize = 50;
+pub const DEFAULT_TITLE_TEMPLATE: &str = "{title} ({shortcode})";
+
+#[derive(Clone, Debug)]
+pub struct IssueSettings {
+    pub title_template: TitleTemplate,
+    /// Added to every issue after the service's own labels.
+    pub extra_labels: Vec<String>,
+    /// Assign a new issue to the users CODEOWNERS names for its finding's paths.
+    pub assign_codeowners: bool,
+}
+
+impl Default for IssueSettings {
+    fn default() -> Self {
+        Self {
+            title_template: TitleTemplate::parse(DEFAULT_TITLE_TEMPLATE).expect("the default parses"),
+            extra_labels: Vec::new(),
+            assign_codeowners: false,
+        }
+    }
+}
+
+/// A title template parsed once at start-up, so rendering never re-reads the string and a
+/// mistake stops start-up instead of every create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TitleTemplate {
+    source: String,
+    parts: Vec<TitlePart>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TitlePart {
+    Literal(String),
+    Field(TitleField),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TitleField {
+    Title,
+    Shortcode,
+    Category,
+    Severity,
+    Analyzer,
+    Repository,
+}
+
+impl TitleField {
+    const ALL: [(&'static str, TitleField); 6] = [
+        ("title", TitleField::Title),
+        ("shortcode", TitleField::Shortcode),
+        ("category", TitleField::Category),
+        ("severity", TitleField::Severity),
+        ("analyzer", TitleField::Analyzer),
+        ("repository", TitleField::Repository),
+    ];
+}
+
+impl TitleTemplate {
+    /// `{name}` is a placeholder and `{{` / `}}` a literal brace; anything else in braces, or a
+    /// brace left open, is refused with what was wrong.
+    pub fn parse(source: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut chars = source.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '{' if chars.peek().map(|(_, c)| *c) == Some('{') => {
+                    chars.next();
+                    literal.push('{');
+                }
+                '}' if chars.peek().map(|(_, c)| *c) == Some('}') => {
+                    chars.next();
+                    literal.push('}');
+                }
+                '}' => {
+                    return Err(format!(
+                        "unbalanced brace: `}}` at character {} closes nothing (write `}}}}` for a literal brace)",
+                        source[..at].chars().count() + 1
+                    ))
+                }
+                '{' => {
+                    let rest = &source[at + 1..];
+                    let Some(end) = rest.find(['}', '{']).filter(|&i| rest[i..].starts_with('}')) else {
+                        return Err(format!(
+                            "unbalanced brace: `{{` at character {} is not closed (write `{{{{` for a literal brace)",
+                            source[..at].chars().count() + 1
+                        ));
+                    };
+                    let name = &rest[..end];
+                    let Some((_, field)) = TitleField::ALL.iter().find(|(n, _)| *n == name) else {
+                        let known: Vec<String> = TitleField::ALL.iter().map(|(n, _)| format!("{{{n}}}")).collect();
+                        return Err(format!(
+                            "unknown placeholder {{{name}}} (known: {})",
+                            known.join(" ")
+                        ));
+                    };
+                    if !literal.is_empty() {
+                        parts.push(TitlePart::Literal(std::mem::take(&mut literal)));
+                    }
+                    parts.push(TitlePart::Field(*field));
+                    // Skip the name and its closing brace.
+                    for _ in 0..name.chars().count() + 1 {
+                        chars.next();
+                    }
+                }
+                c => literal.push(c),
+            }
+        }
+        if !literal.is_empty() {
+            parts.push(TitlePart::Literal(literal));
+        }
+        Ok(Self {
+            source: source.to_owned(),
+            parts,
+        })
+    }
+
+    pub fn parts(&self) -> &[TitlePart] {
+        &self.parts
+    }
+
+    /// As configured: what the sync fingerprint records.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
+
+pub(super) fn issue_settings(get: &impl Fn(&str) -> Option<String>) -> Result<IssueSettings, ConfigError> {
+    let title_template = match get("ISSUE_TITLE_TEMPLATE") {
+        None => TitleTemplate::parse(DEFAULT_TITLE_TEMPLATE).expect("the default parses"),
+        Some(v) => TitleTemplate::parse(&v).map_err(|e| ConfigError::new("ISSUE_TITLE_TEMPLATE", e))?,
+    };
+    let mut extra_labels: Vec<String> = Vec::new();
+    for label in list(get("ISSUE_LABELS")) {
+        if label.chars().count() > MAX_LABEL_CHARS {
+            return Err(ConfigError::new(
+                "ISSUE_LABELS",
+                format!("label {label:?} is longer than GitHub's {MAX_LABEL_CHARS} characters"),
+            ));
+        }
+        // GitHub's label names ignore case: `Team-A` and `team-a` are one label.
+        if !extra_labels.iter().any(|l| l.eq_ignore_ascii_case(&label)) {
+            extra_labels.push(label);
+        }
+    }
+    Ok(IssueSettings {
+        title_template,
+        extra_labels,
+        assign_codeowners: parse_or("ASSIGN_CODEOWNERS", get("ASSIGN_CODEOWNERS"), false, parse_bool)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::settings;
+    use super::*;
+
+    #[test]
+    fn defaults_keep_todays_issues() {
+        let s = settings(&[]).unwrap().issues;
+        assert_eq!(s.title_template.as_str(), "{title} ({shortcode})");
+        assert_eq!(
+            s.title_template.parts(),
+            [
+                TitlePart::Field(TitleField::Title),
+                TitlePart::Literal(" (".into()),
+                TitlePart::Field(TitleField::Shortcode),
+                TitlePart::Literal(")".into()),
+            ]
+        );
+        assert!(s.extra_labels.is_empty() && !s.assign_codeowners);
+    }
+
+    #[test]
+    fn issue_settings_are_read() {
+        let s = settings(&[
+            ("ISSUE_TITLE_TEMPLATE", "[{severity}] {{{analyzer}}} {title}"),
+            ("ISSUE_LABELS", " triage, ,team-a,Team-A, triage "),
+            ("ASSIGN_CODEOWNERS", "true"),
+        ])
+        .unwrap()
+        .issues;
+        assert_eq!(
+            s.title_template.parts(),
+            [
+                TitlePart::Literal("[".into()),
+                TitlePart::Field(TitleField::Severity),
+                TitlePart::Literal("] {".into()),
+                TitlePart::Field(TitleField::Analyzer),
+                TitlePart::Literal("} ".into()),
+                TitlePart::Field(TitleField::Title),
+            ]
+        );
+        assert_eq!(
+            s.extra_labels,
+            ["triage", "team-a"],
+            "trimmed, empty and repeated dropped"
+        );
+        assert!(s.assign_codeowners);
+        let s = settings(&[("ISSUE_TITLE_TEMPLATE", "DeepSource: {category}")]).unwrap();
+        assert_eq!(
+            s.issues.title_template.parts().len(),
+            2,
+            "no {{title}} is allowed"
+        );
+    }
+
+    #[test]
+    fn a_wrong_template_names_its_variable_and_what_is_wrong() {
+        for (template, says) in [
+            ("{title} ({shortcod})", "unknown placeholder {shortcod}"),
+            ("{Title}", "unknown placeholder {Title}"),
+            ("{}", "unknown placeholder {}"),
+            ("{title", "`{` at character 1 is not closed"),
+            ("{title {shortcode}", "`{` at character 1 is not closed"),
+            ("title}", "`}` at character 6 closes nothing"),
+            ("é {shortcode} }", "`}` at character 15 closes nothing"),
+        ] {
+            let err = settings(&[("ISSUE_TITLE_TEMPLATE", template)]).unwrap_err();
+            assert_eq!(err.var, "ISSUE_TITLE_TEMPLATE", "{template}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with("invalid ISSUE_TITLE_TEMPLATE: ") && text.contains(says),
+                "{template}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_labels_and_flags_name_their_variable() {
+        let long = "l".repeat(51);
+        let err = settings(&[("ISSUE_LABELS", &format!("ok,{long}"))]).unwrap_err();
+        assert_eq!(err.var, "ISSUE_LABELS");
+        assert!(
+            err.to_string().contains(&long) && err.to_string().contains("50"),
+            "{err}"
+        );
+        assert!(
+            settings(&[("ISSUE_LABELS", &"é".repeat(50))]).is_ok(),
+            "characters, not bytes"
+        );
+        assert_eq!(
+            settings(&[("ASSIGN_CODEOWNERS", "sure")]).unwrap_err().var,
+            "ASSIGN_CODEOWNERS"
+        );
+    }
+}
