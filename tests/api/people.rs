@@ -181,12 +181,14 @@ async fn a_completed_close_deepsource_then_agrees_with_is_a_normal_close() {
 }
 
 #[tokio::test]
-async fn labels_people_add_survive_every_update_close_and_reopen() {
+async fn labels_and_assignees_people_add_survive_every_update_close_and_reopen() {
     for learns in BOTH {
         let app = app_that(learns, |_| {}).await;
         deepsource(&app, "1", INTRODUCED, 1).await;
         app.github.label_as_person(SAMPLE_REPO, 1, "team/payments");
         github_tells(&app, learns, SAMPLE_REPO, 1, "labeled").await;
+        app.github.assign_as_person(SAMPLE_REPO, 1, "hubot");
+        github_tells(&app, learns, SAMPLE_REPO, 1, "assigned").await;
 
         deepsource(&app, "2", INTRODUCED, 1).await; // update
         deepsource(&app, "3", RESOLVED, 2).await; // close
@@ -199,13 +201,19 @@ async fn labels_people_add_survive_every_update_close_and_reopen() {
             issue.labels
         );
         assert!(issue.labels.contains(&"deepsource".to_owned()));
+        assert_eq!(issue.assignees, ["hubot"], "{learns:?}");
         let replaced = app
             .github
             .calls()
             .into_iter()
-            .filter(|c| c.method == "PATCH" && c.body.get("labels").is_some())
+            .filter(|c| {
+                c.method == "PATCH" && (c.body.get("labels").is_some() || c.body.get("assignees").is_some())
+            })
             .count();
-        assert_eq!(replaced, 0, "{learns:?}: no PATCH replaces the label set");
+        assert_eq!(
+            replaced, 0,
+            "{learns:?}: no PATCH replaces the labels or the assignees"
+        );
 
         // The finding's category changes: only the service's own label is swapped.
         app.deliver(&issue_event_with(
@@ -351,4 +359,43 @@ pub fn issues_event(app: &TestApp, action: &str, change: impl FnOnce(&mut Value)
     let mut event = app.github.issues_event(SAMPLE_REPO, 1, action);
     change(&mut event);
     serde_json::to_vec(&event).unwrap()
+}
+
+#[tokio::test]
+async fn a_comparison_with_deepsource_does_not_undo_a_dismissal_either() {
+    use deepsource_sync::deepsource::{take_snapshot, DeepSource, RepositoryRef};
+    use deepsource_sync::sync::{apply_snapshot, snapshot_begins};
+
+    use crate::fake_deepsource::{FakeDeepSource, Finding};
+
+    for learns in BOTH {
+        let app = app_that(learns, |_| {}).await;
+        let deepsource = FakeDeepSource::start();
+        let client = DeepSource::new(
+            &deepsource.url,
+            secrecy::SecretString::from(crate::fake_deepsource::TOKEN.to_owned()),
+        )
+        .unwrap();
+        let repository = RepositoryRef::parse(SAMPLE_REPO, "GITHUB").unwrap();
+        let compare = |count: usize| {
+            deepsource.set_open(
+                SAMPLE_REPO,
+                vec![Finding::new("RI-a", "GO-W1001", "MAJOR", "cmd/a.go", count)],
+            );
+            async {
+                let began = snapshot_begins(&app.pool).await.unwrap();
+                let snapshot = take_snapshot(&client, &repository).await.unwrap();
+                apply_snapshot(&app.pool, &snapshot, began).await.unwrap();
+                app.run_worker().await.unwrap();
+            }
+        };
+        compare(1).await;
+        assert_eq!(app.github.issues(SAMPLE_REPO).len(), 1, "{learns:?}: backfilled");
+        app.github.close_as_person(SAMPLE_REPO, 1, "not_planned");
+        github_tells(&app, learns, SAMPLE_REPO, 1, "closed").await;
+        let closed = the_issue(&app);
+        compare(7).await;
+        assert_eq!(the_issue(&app), closed, "{learns:?}");
+        assert_eq!(app.github.writes(), 1, "{learns:?}");
+    }
 }

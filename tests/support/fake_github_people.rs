@@ -46,6 +46,10 @@ impl FakeGitHub {
         self.with_issue(repo, number, |issue, _| issue.labels.push(label.into()));
     }
 
+    pub fn assign_as_person(&self, repo: &str, number: i64, login: &str) {
+        self.with_issue(repo, number, |issue, _| issue.assignees.push(login.into()));
+    }
+
     pub fn delete_as_person(&self, repo: &str, number: i64) {
         self.with_issue(repo, number, |issue, _| issue.deleted = true);
     }
