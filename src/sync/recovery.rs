@@ -7,7 +7,8 @@ use chrono::Duration as ChronoDuration;
 use super::driver::{Driver, SyncError};
 use super::github::GitHub;
 use super::lease::Lease;
-use super::render::{comment_marker, current_marker, render};
+use super::markers::{comment_marker, current_marker};
+use super::render::render;
 use super::store::{self, Call, Finding};
 use crate::domain::RepoSlug;
 

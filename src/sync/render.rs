@@ -4,6 +4,7 @@ use sha2::{Digest, Sha256};
 
 use super::limits::{self, cut, BodyParts, MAX_FACT_CHARS};
 use super::locations::grouped_locations;
+use super::markers::current_marker;
 use super::neutralise::{neutralise, neutralise_plain};
 use super::store::Finding;
 use crate::configuration::{IssueSettings, TitleField};
@@ -37,41 +38,6 @@ impl IssueContent {
         hasher.update(self.body.as_bytes());
         hex::encode(hasher.finalize())
     }
-}
-
-/// The hidden marker an issue of this finding carries, so an issue whose create answer was lost
-/// can be found. With `REOPEN_POLICY=new` a finding has several issues over time, so each
-/// generation (the number of issues before it) has a marker of its own; the first keeps the
-/// marker issues have always carried.
-pub fn marker(finding_id: &str, generation: usize) -> String {
-    // The id is DeepSource's (base64); without `>` nothing in it can end the comment early.
-    let id = finding_id.replace(['<', '>'], "_");
-    match generation {
-        0 => format!("<!-- deepsource-sync:{id} -->"),
-        n => format!("<!-- deepsource-sync:{id} generation:{n} -->"),
-    }
-}
-
-/// The marker of the finding's current issue.
-pub fn current_marker(finding: &Finding) -> String {
-    marker(&finding.id, finding.previous_issues.len())
-}
-
-/// An owed comment with a hidden marker of its own, so a post whose answer was lost can be
-/// recognised on the issue.
-pub fn with_comment_marker(text: &str) -> String {
-    format!(
-        "{text}\n\n<!-- deepsource-sync:comment:{} -->",
-        uuid::Uuid::new_v4().simple()
-    )
-}
-
-/// The marker `with_comment_marker` put in the comment; comments owed before markers existed
-/// have none and are posted at least once.
-pub fn comment_marker(comment: &str) -> Option<&str> {
-    let start = comment.find("<!-- deepsource-sync:comment:")?;
-    let end = start + comment[start..].find("-->")? + 3;
-    Some(&comment[start..end])
 }
 
 /// What the finding's issue says, with the configured title and extra labels.
@@ -193,6 +159,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::configuration::TitleTemplate;
     use crate::sync::event::Occurrence;
+    use crate::sync::markers::marker;
 
     pub(crate) fn finding() -> Finding {
         Finding {
@@ -357,15 +324,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn no_id_can_end_the_marker_early() {
-        let m = marker("a-->b<!--c", 0);
-        assert!(m.starts_with("<!-- deepsource-sync:") && m.ends_with(" -->"));
-        assert_eq!(m.matches("-->").count(), 1);
-        assert_eq!(m.matches("<!--").count(), 1);
-        assert_ne!(marker("a-b", 0), marker("a_b", 0), "ids stay distinct");
-    }
-
-    #[test]
     fn each_generation_has_a_marker_no_other_contains() {
         let first = marker("RI", 0);
         assert_eq!(
@@ -398,24 +356,6 @@ pub(crate) mod tests {
         f.category.clear();
         f.analyzer_shortcode.clear();
         assert_eq!(render(&f, &IssueSettings::default()).labels, ["deepsource"]);
-    }
-
-    #[test]
-    fn a_comment_marker_is_found_in_its_comment() {
-        let text = with_comment_marker("Closed.");
-        let marker = comment_marker(&text).unwrap();
-        assert!(text.starts_with("Closed.\n\n") && text.ends_with(marker));
-        assert_ne!(
-            marker,
-            comment_marker(&with_comment_marker("Closed.")).unwrap(),
-            "each its own"
-        );
-        assert_eq!(comment_marker("Closed by deepsource-sync."), None);
-        let text = "Closed.\n\n<!-- deepsource-sync:comment:abc123 -->";
-        assert_eq!(
-            comment_marker(text),
-            Some("<!-- deepsource-sync:comment:abc123 -->")
-        );
     }
 
     #[test]
