@@ -244,7 +244,14 @@ pub async fn record(
         .execute(&mut *conn)
         .await?;
     }
-    tracing::info!(finding = %finding_id, decision = ?decision, "recorded what GitHub shows of the issue");
+    // Only what people changed is worth a line at INFO: a read before each write sees nothing
+    // new most of the time.
+    match decision {
+        Decision::Unchanged | Decision::Stale => {
+            tracing::debug!(finding = %finding_id, decision = ?decision, "GitHub shows the issue as known")
+        }
+        _ => tracing::info!(finding = %finding_id, decision = ?decision, "a person changed the issue"),
+    }
     Ok(Some(decision))
 }
 
