@@ -18,7 +18,15 @@ pub const GITHUB_SIGNATURE_HEADER: &str = "x-hub-signature-256";
 #[tracing::instrument(
     name = "github_webhook",
     skip_all,
-    fields(delivery_id = Empty, event_type = Empty, action = Empty, outcome = Empty, finding = Empty)
+    fields(
+        delivery_id = Empty,
+        event_type = Empty,
+        action = Empty,
+        outcome = Empty,
+        finding = Empty,
+        repository = Empty,
+        github_issue = Empty
+    )
 )]
 pub async fn receive_github_webhook(
     request: HttpRequest,
@@ -91,6 +99,10 @@ async fn receive(
     })?;
     if let Some(action) = &event.action {
         span.record("action", action.as_str());
+    }
+    if let Some((repository, number, _)) = &event.issue {
+        span.record("repository", repository.as_str());
+        span.record("github_issue", number);
     }
     let stored = store_delivery(pool, &headers, &event, &body.bytes, received_at)
         .await

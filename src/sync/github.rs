@@ -317,37 +317,8 @@ pub(super) async fn send_raw(
     headers: Option<HeaderMap>,
 ) -> Result<Answer, GitHubError> {
     let answer = send_uncounted(client, method, path, body, headers).await;
-    let outcome = match &answer {
-        Ok(a) if a.status.is_success() || a.status == StatusCode::NOT_MODIFIED => "ok",
-        Ok(a) => match classify(a.status, &a.headers, &a.text) {
-            GitHubError::RateLimited { .. } => "rate_limited",
-            GitHubError::Transient { .. } => "transient",
-            GitHubError::Permanent { .. } => "permanent",
-            GitHubError::Unauthorized(_) => "unauthorized",
-            GitHubError::Gone { .. } => "gone",
-            GitHubError::Moved { .. } => "moved",
-        },
-        Err(_) => "transient",
-    };
-    crate::metrics::github_request(operation(method, path), outcome);
+    super::observe::count_call(method, path, &answer);
     answer
-}
-
-/// What a call does, from a short fixed list (a label value: never an id or a name).
-fn operation(method: Method, path: &str) -> &'static str {
-    let path = path.split('?').next().unwrap_or_default().trim_end_matches('/');
-    let last = path.rsplit('/').next().unwrap_or_default();
-    match method {
-        _ if path.contains("/search/") => "search",
-        _ if path.ends_with("/installation") => "installation",
-        _ if path.contains("/contents/") => "codeowners",
-        _ if path.ends_with("/labels") || path.contains("/labels/") => "labels",
-        Method::Post if last == "comments" => "comment",
-        Method::Post if last == "issues" => "create",
-        Method::Patch => "update",
-        Method::Get => "read",
-        Method::Post | Method::Delete => "other",
-    }
 }
 
 async fn send_uncounted(

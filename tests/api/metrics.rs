@@ -223,3 +223,39 @@ async fn metrics_token_guards_the_endpoint() {
     assert_eq!(right.status(), 200);
     assert!(right.text().await.unwrap().contains(REQUESTS));
 }
+
+#[tokio::test]
+async fn requests_to_deepsource_are_counted_by_outcome() {
+    use deepsource_sync::deepsource::{take_snapshot, DeepSource, RepositoryRef};
+
+    use crate::fake_deepsource::{FakeDeepSource, Finding, TOKEN};
+
+    let app = spawn_app().await;
+    let counted = |text: &str, outcome| {
+        sample(
+            text,
+            "deepsource_sync_deepsource_requests_total",
+            &[("outcome", outcome)],
+        )
+    };
+    let before = scrape(&app).await;
+    let fake = FakeDeepSource::start();
+    fake.set_open(
+        "acme/api",
+        vec![Finding::new("RI1", "PYL-W0001", "MAJOR", "a.py", 1)],
+    );
+    let repository = RepositoryRef {
+        provider: "GITHUB".into(),
+        login: "acme".into(),
+        name: "api".into(),
+    };
+    let client = |token: &str| DeepSource::new(&fake.url, token.to_owned().into()).unwrap();
+    take_snapshot(&client(TOKEN), &repository).await.unwrap();
+    assert!(take_snapshot(&client("not-the-token"), &repository)
+        .await
+        .is_err());
+    let after = scrape(&app).await;
+    // Process-wide, like GitHub's: at least this test's requests.
+    assert!(counted(&after, "ok") >= counted(&before, "ok") + 1.0, "{after}");
+    assert!(counted(&after, "unauthorized") >= counted(&before, "unauthorized") + 1.0);
+}
