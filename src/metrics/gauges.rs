@@ -76,7 +76,7 @@ impl DatabaseGauges {
     }
 }
 
-/// One statement, two scans of `sync_jobs` and one of `findings` (see the README for what each
+/// One statement: two scans of `sync_jobs`, two of `findings` (see the README for what each
 /// state means).
 async fn query(conn: &mut sqlx::PgConnection) -> Result<Vec<Row>, sqlx::Error> {
     sqlx::query_as!(
