@@ -37,6 +37,9 @@ pub enum ApiError {
     GitHubUnauthorized(String),
     #[error(transparent)]
     BadGitHubEvent(#[from] GitHubEventError),
+    /// `GET /metrics` without the right `METRICS_TOKEN`.
+    #[error("missing or wrong bearer token")]
+    MetricsUnauthorized,
     /// An endpoint whose setting is not set.
     #[error("{0}")]
     NotConfigured(&'static str),
@@ -53,6 +56,27 @@ impl From<IngestError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The `outcome` label of `deepsource_sync_webhook_requests_total` (and of the GitHub
+    /// endpoint's counter) for a refused delivery. A body that did not arrive in time is the
+    /// client's failure, counted as `bad_request`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized(_) | ApiError::GitHubUnauthorized(_) | ApiError::MetricsUnauthorized => {
+                "bad_signature"
+            }
+            ApiError::PayloadTooLarge { .. } => "too_large",
+            ApiError::UnreadableBody(_)
+            | ApiError::BodyTimeout(_)
+            | ApiError::BadEnvelope(_)
+            | ApiError::EventRefused(_)
+            | ApiError::BadGitHubEvent(_) => "bad_request",
+            ApiError::IntakeBusy | ApiError::StorageUnavailable(_) | ApiError::NotReady(_) => "unavailable",
+            ApiError::NotConfigured(_) => "not_configured",
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -62,7 +86,7 @@ impl ResponseError for ApiError {
             | ApiError::BadEnvelope(_)
             | ApiError::EventRefused(_)
             | ApiError::BadGitHubEvent(_) => StatusCode::BAD_REQUEST,
-            ApiError::GitHubUnauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::GitHubUnauthorized(_) | ApiError::MetricsUnauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotConfigured(_) => StatusCode::NOT_FOUND,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::StorageUnavailable(_) | ApiError::NotReady(_) | ApiError::IntakeBusy => {
@@ -83,6 +107,9 @@ impl ResponseError for ApiError {
             // Answered before the body was read whole: what is left of it must not be taken for
             // the next request on this connection, so the connection ends with the answer.
             StatusCode::UNAUTHORIZED | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT => {
+                if matches!(self, ApiError::MetricsUnauthorized) {
+                    response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+                }
                 response.force_close();
             }
             _ => {}

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod github_webhooks;
 pub mod ingest;
+pub mod metrics;
 pub mod reconcile;
 pub mod request_span;
 pub mod routes;

@@ -11,8 +11,12 @@ use crate::db;
 use crate::domain::SignatureVerifier;
 use crate::github_webhooks::GitHubWebhooks;
 use crate::ingest::Ingestor;
+use crate::metrics::{process_handle, DatabaseGauges, IntakeMetrics};
 use crate::request_span::RequestSpan;
-use crate::routes::{healthz, readyz, receive_github_webhook, receive_webhook, BodyLimits, ReadinessCache};
+use crate::routes::{
+    healthz, metrics, readyz, receive_github_webhook, receive_webhook, BodyLimits, MetricsToken,
+    ReadinessCache,
+};
 use crate::sync::{supervise, Worker, WorkerLiveness};
 
 /// A sync worker that failed inside `serve` is started again after this long.
@@ -43,6 +47,8 @@ impl Application {
         db::prepare(&settings.database).await?;
         let pool = db::pool(&settings.database)?;
 
+        // Before the worker can make a call to count.
+        process_handle();
         let ingestor = Ingestor::start(pool.clone(), settings.webhook.ingest_timeout);
         let worker = WorkerLiveness::default();
         let server = serve(
@@ -53,6 +59,7 @@ impl Application {
             GitHubWebhooks::new(settings.github.webhook_secret.clone()),
             settings.trusted_proxies.clone(),
             worker.clone(),
+            MetricsToken::new(settings.metrics_token.as_ref()),
         )?;
         tracing::info!(addr = %settings.bind_addr, port, "listening");
         Ok(Self {
@@ -94,6 +101,7 @@ impl Application {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn serve(
     listener: TcpListener,
     pool: PgPool,
@@ -102,7 +110,11 @@ fn serve(
     github_webhooks: GitHubWebhooks,
     trusted_proxies: TrustedProxies,
     worker: WorkerLiveness,
+    metrics_token: MetricsToken,
 ) -> std::io::Result<Server> {
+    let gauges = web::Data::new(DatabaseGauges::new(pool.clone()));
+    let intake_metrics = web::Data::new(IntakeMetrics::default());
+    let metrics_token = web::Data::new(metrics_token);
     let pool = web::Data::new(pool);
     let ingestor = web::Data::new(ingestor);
     let verifier = web::Data::new(SignatureVerifier::new(webhook.secrets.clone()));
@@ -123,10 +135,14 @@ fn serve(
             .app_data(readiness.clone())
             .app_data(worker.clone())
             .app_data(github_webhooks.clone())
+            .app_data(gauges.clone())
+            .app_data(intake_metrics.clone())
+            .app_data(metrics_token.clone())
             .route("/webhooks", web::post().to(receive_webhook))
             .route("/github/webhooks", web::post().to(receive_github_webhook))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics))
     })
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)
     .listen(listener)?

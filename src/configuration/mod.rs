@@ -40,6 +40,8 @@ pub struct Settings {
     /// What every issue shows besides its finding, and who it is assigned to.
     pub issues: IssueSettings,
     pub deepsource: DeepSourceSettings,
+    /// `METRICS_TOKEN`: when set, `GET /metrics` wants it as a bearer token.
+    pub metrics_token: Option<SecretString>,
 }
 
 #[derive(Clone, Debug)]
@@ -133,7 +135,10 @@ impl Settings {
         let issues = issue_settings(&get)?;
         let sync = sync_settings(&get)?;
 
+        let metrics_token = get("METRICS_TOKEN").map(|t| SecretString::from(t.trim().to_owned()));
+
         Ok(Settings {
+            metrics_token,
             github,
             deepsource,
             sync,
@@ -352,6 +357,7 @@ pub(crate) mod tests {
             ("DATABASE_URL", "postgres://u:hunter2@db/x"),
             ("GITHUB_TOKEN", "ghp_supersecret"),
             ("DEEPSOURCE_API_TOKEN", "dsp_supersecret"),
+            ("METRICS_TOKEN", "scrape-supersecret"),
         ])
         .unwrap();
         let printed = format!("{s:?}");

@@ -48,12 +48,21 @@ pub fn migration_count() -> usize {
     migrations::runner().get_migrations().len()
 }
 
-/// True once every migration this binary embeds has been applied.
+/// True once every migration this binary embeds has been applied: each of their versions, not
+/// only the highest (a history with a gap, V10 without V9, is behind too).
 pub async fn schema_is_current<'c>(conn: impl sqlx::PgExecutor<'c>) -> Result<bool, sqlx::Error> {
-    let applied: Option<i32> = sqlx::query_scalar("SELECT MAX(version) FROM refinery_schema_history")
-        .fetch_one(conn)
-        .await?;
-    Ok(applied.unwrap_or(0) >= latest_migration_version())
+    let embedded: Vec<i32> = migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| m.version())
+        .collect();
+    let applied: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT version) FROM refinery_schema_history WHERE version = ANY($1)",
+    )
+    .bind(&embedded)
+    .fetch_one(conn)
+    .await?;
+    Ok(usize::try_from(applied).unwrap_or(0) >= migration_count())
 }
 
 struct RefineryConnection<'c>(&'c mut PgConnection);

@@ -86,6 +86,25 @@ impl DeepSource {
     #[tracing::instrument(skip_all, fields(query = query_name(query)))]
     pub async fn query(&self, query: &str, variables: Value) -> Result<Value, DeepSourceError> {
         self.take_from_budget().await?;
+        let answer = self.send(query, variables).await;
+        crate::metrics::deepsource_request(match &answer {
+            Ok(_) => "ok",
+            Err(DeepSourceError::RateLimited { .. }) => "rate_limited",
+            Err(DeepSourceError::Unauthorized(_)) => "unauthorized",
+            Err(_) => "failed",
+        });
+        if let (Err(DeepSourceError::RateLimited { wait }), Some(budget)) = (&answer, &self.budget) {
+            // Every replica on this token holds off, not only the one that was told.
+            budget
+                .block(*wait)
+                .await
+                .map_err(|e| DeepSourceError::Database(e.to_string()))?;
+        }
+        answer
+    }
+
+    /// One request and what its answer means.
+    async fn send(&self, query: &str, variables: Value) -> Result<Value, DeepSourceError> {
         let response = self
             .http
             .post(&self.url)
@@ -104,15 +123,7 @@ impl DeepSource {
             .bytes()
             .await
             .map_err(|e| DeepSourceError::Failed(format!("answer cut off: {e}")))?;
-        let answer = classify(status, retry_after, &body);
-        if let (Err(DeepSourceError::RateLimited { wait }), Some(budget)) = (&answer, &self.budget) {
-            // Every replica on this token holds off, not only the one that was told.
-            budget
-                .block(*wait)
-                .await
-                .map_err(|e| DeepSourceError::Database(e.to_string()))?;
-        }
-        answer
+        classify(status, retry_after, &body)
     }
 }
 

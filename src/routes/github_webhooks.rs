@@ -8,6 +8,7 @@ use crate::domain::SignatureError;
 use crate::error::ApiError;
 use crate::github_webhooks::{store_delivery, DeliveryHeaders, GitHubEvent, GitHubWebhooks, Stored};
 use crate::ingest::IngestError;
+use crate::metrics::IntakeMetrics;
 
 pub const GITHUB_SIGNATURE_HEADER: &str = "x-hub-signature-256";
 
@@ -17,7 +18,15 @@ pub const GITHUB_SIGNATURE_HEADER: &str = "x-hub-signature-256";
 #[tracing::instrument(
     name = "github_webhook",
     skip_all,
-    fields(delivery_id = Empty, event_type = Empty, action = Empty, outcome = Empty, finding = Empty)
+    fields(
+        delivery_id = Empty,
+        event_type = Empty,
+        action = Empty,
+        outcome = Empty,
+        finding = Empty,
+        repository = Empty,
+        github_issue = Empty
+    )
 )]
 pub async fn receive_github_webhook(
     request: HttpRequest,
@@ -25,7 +34,28 @@ pub async fn receive_github_webhook(
     hooks: web::Data<GitHubWebhooks>,
     pool: web::Data<PgPool>,
     limits: web::Data<BodyLimits>,
+    metrics: web::Data<IntakeMetrics>,
 ) -> Result<HttpResponse, ApiError> {
+    match receive(request, payload, &hooks, &pool, &limits).await {
+        Ok((outcome, answer)) => {
+            metrics.github_webhook(outcome);
+            Ok(answer)
+        }
+        Err(e) => {
+            metrics.github_webhook(e.outcome());
+            tracing::Span::current().record("outcome", e.outcome());
+            Err(e)
+        }
+    }
+}
+
+async fn receive(
+    request: HttpRequest,
+    payload: web::Payload,
+    hooks: &GitHubWebhooks,
+    pool: &PgPool,
+    limits: &BodyLimits,
+) -> Result<(&'static str, HttpResponse), ApiError> {
     let received_at = Utc::now();
     let Some(verifier) = &hooks.verifier else {
         return Err(ApiError::NotConfigured(
@@ -70,7 +100,11 @@ pub async fn receive_github_webhook(
     if let Some(action) = &event.action {
         span.record("action", action.as_str());
     }
-    let stored = store_delivery(&pool, &headers, &event, &body.bytes, received_at)
+    if let Some((repository, number, _)) = &event.issue {
+        span.record("repository", repository.as_str());
+        span.record("github_issue", number);
+    }
+    let stored = store_delivery(pool, &headers, &event, &body.bytes, received_at)
         .await
         .map_err(|e| {
             if is_data_error(&e) {
@@ -94,7 +128,8 @@ pub async fn receive_github_webhook(
             "a GitHub delivery arrived again with a different body; kept it in github_event_conflicts"
         ),
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": headers.id, "status": stored.status() })))
+    let answer = HttpResponse::Ok().json(serde_json::json!({ "id": headers.id, "status": stored.status() }));
+    Ok((stored.status(), answer))
 }
 
 /// Postgres refusing the values themselves (class 22, e.g. a NUL in text): retrying cannot help.

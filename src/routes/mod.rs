@@ -1,11 +1,13 @@
 mod bounded_body;
 mod github_webhooks;
 mod healthz;
+mod metrics;
 mod readyz;
 mod webhooks;
 
 pub use bounded_body::BodyLimits;
 pub use github_webhooks::{receive_github_webhook, GITHUB_SIGNATURE_HEADER};
 pub use healthz::healthz;
+pub use metrics::{metrics, MetricsToken};
 pub use readyz::{readyz, ReadinessCache};
 pub use webhooks::{receive_webhook, SIGNATURE_HEADER};

@@ -6,6 +6,7 @@ use super::bounded_body::BodyLimits;
 use crate::domain::{Envelope, SignatureVerifier};
 use crate::error::ApiError;
 use crate::ingest::{IncomingEvent, Ingestor, Outcome};
+use crate::metrics::IntakeMetrics;
 
 pub const SIGNATURE_HEADER: &str = "x-deepsource-signature";
 
@@ -22,7 +23,29 @@ pub async fn receive_webhook(
     verifier: web::Data<SignatureVerifier>,
     ingestor: web::Data<Ingestor>,
     limits: web::Data<BodyLimits>,
+    metrics: web::Data<IntakeMetrics>,
 ) -> Result<HttpResponse, ApiError> {
+    match receive(request, payload, &verifier, &ingestor, &limits, &metrics).await {
+        Ok((outcome, answer)) => {
+            metrics.webhook(outcome.as_str());
+            Ok(answer)
+        }
+        Err(e) => {
+            metrics.webhook(e.outcome());
+            tracing::Span::current().record("outcome", e.outcome());
+            Err(e)
+        }
+    }
+}
+
+async fn receive(
+    request: HttpRequest,
+    payload: web::Payload,
+    verifier: &SignatureVerifier,
+    ingestor: &Ingestor,
+    limits: &BodyLimits,
+    metrics: &IntakeMetrics,
+) -> Result<(Outcome, HttpResponse), ApiError> {
     let received_at = Utc::now();
     let refused = |e: &crate::domain::SignatureError| {
         tracing::warn!(reason = %e, "refused an event with a bad signature");
@@ -53,9 +76,12 @@ pub async fn receive_webhook(
     span.record("event_type", envelope.event_type.as_str());
     let id = envelope.id.clone();
 
+    let started = std::time::Instant::now();
     let outcome = ingestor
         .ingest(IncomingEvent::new(envelope, body.bytes.clone(), received_at))
-        .await?;
+        .await;
+    metrics.ingest_took(started.elapsed());
+    let outcome = outcome?;
     // The body's share of the in-flight budget is held until here: it was in memory until now.
     drop(body);
     span.record("outcome", outcome.as_str());
@@ -67,5 +93,7 @@ pub async fn receive_webhook(
         Outcome::Stored => tracing::info!("event stored"),
         Outcome::Duplicate => tracing::info!("duplicate delivery; nothing new stored"),
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id.as_str(), "status": outcome.as_str() })))
+    let answer =
+        HttpResponse::Ok().json(serde_json::json!({ "id": id.as_str(), "status": outcome.as_str() }));
+    Ok((outcome, answer))
 }

@@ -106,7 +106,7 @@ impl Driver {
             return Ok(JobEnd::Done);
         };
         let repo = match target(&finding, &self.github_settings, &self.sync) {
-            Ok(repo) => repo,
+            Ok(repo) => super::observe::name_in_span(repo, finding.github_issue_number),
             Err(reason) => {
                 self.leave_off(lease).await?;
                 return Ok(JobEnd::Skipped(reason));
@@ -351,6 +351,7 @@ impl Driver {
         let hash = content.map(IssueContent::hash);
         let text_hash = content.map(IssueContent::text_hash);
         let labels = labels.unwrap_or_default();
+        tracing::Span::current().record("github_issue", issue.number);
         let link = Link {
             repo: &repo,
             number: issue.number,

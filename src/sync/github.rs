@@ -307,8 +307,21 @@ impl Answer {
 }
 
 /// Sends the request; only a call that got no answer is an error here. `headers` go on a GET
-/// (a conditional read's `If-None-Match`).
+/// (a conditional read's `If-None-Match`). Every call is counted in
+/// `deepsource_sync_github_requests_total`.
 pub(super) async fn send_raw(
+    client: &Octocrab,
+    method: Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    headers: Option<HeaderMap>,
+) -> Result<Answer, GitHubError> {
+    let answer = send_uncounted(client, method, path, body, headers).await;
+    super::observe::count_call(method, path, &answer);
+    answer
+}
+
+async fn send_uncounted(
     client: &Octocrab,
     method: Method,
     path: &str,

@@ -16,6 +16,7 @@ mod limits;
 mod locations;
 mod markers;
 mod neutralise;
+mod observe;
 mod owners;
 mod pacing;
 mod plan;
@@ -100,7 +101,16 @@ impl Worker {
     }
 
     /// Claims one finding with due jobs and syncs it. `None` when nothing is due.
-    #[tracing::instrument(skip_all, fields(finding = tracing::field::Empty, jobs = tracing::field::Empty))]
+    // `repository` and `github_issue` are filled in by the driver once it knows them.
+    #[tracing::instrument(
+        skip_all,
+        fields(
+            finding = tracing::field::Empty,
+            jobs = tracing::field::Empty,
+            repository = tracing::field::Empty,
+            github_issue = tracing::field::Empty
+        )
+    )]
     pub async fn run_once(&self) -> Result<Option<usize>, WorkerError> {
         store::fail_jobs_without_finding(&self.pool).await?;
         let Some(claim) = lease::claim(&self.pool, self.lease).await? else {

@@ -95,6 +95,7 @@ impl Pacer {
             )
             .fetch_one(&mut *tx)
             .await?;
+            crate::metrics::budget_wait(until(now, at));
             Slot::Booked {
                 id,
                 at: local_now + until(now, at),

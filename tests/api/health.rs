@@ -82,3 +82,19 @@ async fn a_flood_of_readiness_probes_costs_the_database_one_check_a_second() {
     }
     assert_eq!(status, 503);
 }
+
+#[tokio::test]
+async fn readyz_is_503_while_a_migration_in_the_middle_is_missing() {
+    let app = spawn_app().await;
+    // The newest is there, one before it is not (a history with a gap, as after merging a
+    // branch's V10 before another's V9 into a database migrated from the first): still behind.
+    let removed = sqlx::query(
+        "DELETE FROM refinery_schema_history
+         WHERE version = (SELECT min(version) + 1 FROM refinery_schema_history)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(removed.rows_affected(), 1);
+    assert_eq!(app.get("/readyz").await.status(), 503);
+}

@@ -16,6 +16,7 @@ mod idempotency;
 mod ingest_batches;
 mod ingest_errors;
 mod intake;
+mod metrics;
 mod migrations;
 mod outage;
 mod pacing;
