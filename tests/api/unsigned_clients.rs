@@ -43,10 +43,9 @@ async fn read_until_closed(stream: &mut TcpStream) -> Option<String> {
 /// Whether the service has answered (or closed) this connection by now, without waiting.
 async fn was_answered(stream: &TcpStream) -> bool {
     let mut buf = [0u8; 1];
-    matches!(
-        tokio::time::timeout(Duration::from_millis(1), stream.peek(&mut buf)).await,
-        Ok(_)
-    )
+    tokio::time::timeout(Duration::from_millis(1), stream.peek(&mut buf))
+        .await
+        .is_ok()
 }
 
 /// The status line of the first answer, read without waiting for the connection to close.
