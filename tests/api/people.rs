@@ -304,6 +304,22 @@ async fn a_transferred_issue_keeps_syncing_at_its_new_place() {
 }
 
 #[tokio::test]
+async fn a_transfer_no_webhook_reported_is_learnt_from_githubs_301() {
+    let app = app_that(Learns::FromWebhooks, |_| {}).await;
+    deepsource(&app, "1", INTRODUCED, 1).await;
+    let number = app.github.transfer_as_person(SAMPLE_REPO, 1, "acme/tracker"); // no delivery
+    deepsource(&app, "2", INTRODUCED, 1).await;
+    let moved = app.github.issue("acme/tracker", number).unwrap();
+    assert!(moved.body.contains("| Open occurrences | 2 |"), "{}", moved.body);
+    assert_eq!(app.job_of("2").await.0, "done", "followed in the same sync");
+    assert_eq!(
+        app.github.issues(SAMPLE_REPO).len(),
+        1,
+        "no new issue at the old place"
+    );
+}
+
+#[tokio::test]
 async fn reading_before_a_write_costs_reads_not_writes_and_webhooks_cost_neither() {
     for learns in BOTH {
         let app = app_that(learns, |_| {}).await;
