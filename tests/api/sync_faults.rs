@@ -286,3 +286,51 @@ async fn no_lookup_goes_out_while_github_has_asked_the_credential_to_pause() {
     assert!(next > Utc::now() + chrono::Duration::minutes(9));
     assert_eq!(app.attempts_of("1").await, 1, "waiting uses up no attempt");
 }
+
+/// A pause GitHub asked for holds reads too: a short one is waited out inline (the read before a
+/// write, without GITHUB_WEBHOOK_SECRET), a long one reschedules the jobs instead of holding the
+/// worker.
+#[tokio::test]
+async fn a_read_waits_out_a_short_pause_inline_and_reschedules_for_a_long_one() {
+    const FINDING: &str = "RI-paused";
+    let due_now = |app: &crate::helpers::TestApp| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query("UPDATE sync_jobs SET next_attempt_at = now() WHERE status = 'pending'")
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    for (pause, inline) in [(1, true), (120, false)] {
+        let app = spawn_app().await;
+        app.sync_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000).await;
+        app.github.fail_next(
+            "PATCH",
+            Fault::SecondaryLimit {
+                retry_after: Some(pause),
+            },
+        );
+        app.sync_event(INTRODUCED, "2", FINDING, 1, 1_700_000_100).await;
+        assert_eq!(app.job_of("2").await.0, "pending", "paused by GitHub");
+        // Due again while the pause lasts: the next sync begins with a read.
+        due_now(&app).await;
+        let pass = tokio::time::timeout(std::time::Duration::from_secs(30), app.run_worker())
+            .await
+            .expect("the worker does not sit out a long pause");
+        pass.unwrap();
+        let body = &app.github.issues(SAMPLE_REPO)[0].body;
+        if inline {
+            assert_eq!(app.job_of("2").await.0, "done", "{pause} s: waited out inline");
+            assert!(body.contains("| Open occurrences | 2 |"), "{body}");
+        } else {
+            let (status, error, _) = app.job_of("2").await;
+            assert_eq!(status, "pending", "{pause} s: rescheduled");
+            assert!(error.unwrap_or_default().contains("budget"));
+            assert!(
+                body.contains("| Open occurrences | 1 |"),
+                "nothing written in the pause"
+            );
+        }
+    }
+}
