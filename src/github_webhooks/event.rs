@@ -170,7 +170,7 @@ mod tests {
 
     fn fixture(name: &str) -> Vec<u8> {
         std::fs::read(format!(
-            "{}/../shared/fixtures/github/{name}",
+            "{}/tests/fixtures/github/{name}",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap_or_else(|_| panic!("fixture {name}"))

@@ -10,7 +10,7 @@ use crate::people::{app_that, issues_event, post_github, Learns, GITHUB_SECRET};
 
 fn github_fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
-        "{}/../shared/fixtures/github/{name}",
+        "{}/tests/fixtures/github/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()
