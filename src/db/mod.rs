@@ -74,3 +74,18 @@ pub fn is_connection_lost(error: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// What the database cannot take in the statement itself (a value, not the connection): trying
+/// again would never succeed, so intake answers 400, not 503.
+pub fn is_data_error(error: &sqlx::Error) -> bool {
+    match error {
+        // A value that cannot even be encoded for Postgres.
+        sqlx::Error::Encode(_) => true,
+        // 22xxx data exception (out-of-range time, NUL in text, …); 54xxx program limit
+        // exceeded (an index row too large, …).
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("22") || code.starts_with("54")),
+        _ => false,
+    }
+}

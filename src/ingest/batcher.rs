@@ -217,23 +217,9 @@ impl Writer {
 
 /// What a failure means to the event's sender.
 fn classify(error: &sqlx::Error) -> IngestError {
-    if is_data_error(error) {
+    if crate::db::is_data_error(error) {
         IngestError::Refused(error.to_string())
     } else {
         IngestError::Database(error.to_string())
-    }
-}
-
-/// The event itself is what the database cannot take: trying again would never succeed.
-fn is_data_error(error: &sqlx::Error) -> bool {
-    match error {
-        // A value that cannot even be encoded for Postgres.
-        sqlx::Error::Encode(_) => true,
-        // 22xxx data exception (out-of-range time, NUL in text, …); 54xxx program limit
-        // exceeded (an index row too large, …).
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("22") || code.starts_with("54")),
-        _ => false,
     }
 }

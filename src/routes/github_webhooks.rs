@@ -107,7 +107,7 @@ async fn receive(
     let stored = store_delivery(pool, &headers, &event, &body.bytes, received_at)
         .await
         .map_err(|e| {
-            if is_data_error(&e) {
+            if crate::db::is_data_error(&e) {
                 tracing::warn!(error = %e, "the database refuses this GitHub delivery");
                 return ApiError::EventRefused(format!("the database refuses this delivery: {e}"));
             }
@@ -130,11 +130,4 @@ async fn receive(
     }
     let answer = HttpResponse::Ok().json(serde_json::json!({ "id": headers.id, "status": stored.status() }));
     Ok((stored.status(), answer))
-}
-
-/// Postgres refusing the values themselves (class 22, e.g. a NUL in text): retrying cannot help.
-fn is_data_error(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|code| code.starts_with("22"))
 }

@@ -102,6 +102,14 @@ pub struct IssueView {
     pub shown_occurrences: Option<i64>,
 }
 
+impl IssueView {
+    fn undismiss(&mut self) {
+        self.dismissed_at = None;
+        self.dismissed_by = None;
+        self.dismissed_reason = None;
+    }
+}
+
 /// Applies `seen` to what was known; `open_occurrences` is DeepSource's count now, used when
 /// what the issue shows is not known.
 pub fn decide(known: &mut IssueView, open_occurrences: i64, seen: &Seen, now: DateTime<Utc>) -> Decision {
@@ -147,9 +155,7 @@ pub fn decide(known: &mut IssueView, open_occurrences: i64, seen: &Seen, now: Da
                 // Completed (or no reason, as on old issues). Closed while the service thought
                 // it open, or after a dismissal it did not see undone: a person's close.
                 _ if was_open || was_dismissed => {
-                    known.dismissed_at = None;
-                    known.dismissed_by = None;
-                    known.dismissed_reason = None;
+                    known.undismiss();
                     let shown = known.shown_occurrences.unwrap_or(open_occurrences);
                     known.closed_by_person_with = Some(shown.max(0));
                     Decision::ClosedByPerson
@@ -162,9 +168,7 @@ pub fn decide(known: &mut IssueView, open_occurrences: i64, seen: &Seen, now: Da
             if !was_open {
                 known.github_state_reason = Some("reopened".into());
             }
-            known.dismissed_at = None;
-            known.dismissed_by = None;
-            known.dismissed_reason = None;
+            known.undismiss();
             known.closed_by_person_with = None;
             if was_open && !was_dismissed {
                 Decision::Unchanged

@@ -20,11 +20,20 @@ pub(super) fn issue_json(base: &str, repo: &str, issue: &Issue) -> Value {
         "body": issue.body,
         "state": issue.state,
         "state_reason": issue.state_reason,
-        "labels": issue.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+        "labels": labels_json(issue),
         "assignees": issue.assignees.iter().map(|l| json!({"login": l})).collect::<Vec<_>>(),
         "comments": issue.comments.len(),
         "html_url": format!("https://github.com/{repo}/issues/{}", issue.number),
     })
+}
+
+/// An issue's labels as GitHub lists them.
+fn labels_json(issue: &Issue) -> Value {
+    json!(issue
+        .labels
+        .iter()
+        .map(|l| json!({ "name": l }))
+        .collect::<Vec<_>>())
 }
 
 /// GitHub's 422: a `message` and an `errors[]` entry naming the resource, field and code.
@@ -293,14 +302,7 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
                             issue.labels.push(label);
                         }
                     }
-                    answer(
-                        200,
-                        json!(issue
-                            .labels
-                            .iter()
-                            .map(|l| json!({"name": l}))
-                            .collect::<Vec<_>>()),
-                    )
+                    answer(200, labels_json(issue))
                 }
                 ("DELETE", ["labels", name]) => {
                     let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
@@ -308,14 +310,7 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
                         return message(404, "Label does not exist");
                     };
                     issue.labels.remove(at);
-                    answer(
-                        200,
-                        json!(issue
-                            .labels
-                            .iter()
-                            .map(|l| json!({"name": l}))
-                            .collect::<Vec<_>>()),
-                    )
+                    answer(200, labels_json(issue))
                 }
                 ("POST", ["comments"]) => {
                     issue.comments.push(text("body").unwrap_or_default());
