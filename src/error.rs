@@ -1,6 +1,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 
+use crate::admin::AdminError;
 use crate::domain::{EnvelopeError, SignatureError};
 use crate::github_webhooks::GitHubEventError;
 use crate::ingest::IngestError;
@@ -43,6 +44,11 @@ pub enum ApiError {
     /// An endpoint whose setting is not set.
     #[error("{0}")]
     NotConfigured(&'static str),
+    /// The admin API or status page without the right `ADMIN_TOKEN`.
+    #[error("missing or wrong admin token")]
+    AdminUnauthorized,
+    #[error(transparent)]
+    Admin(#[from] AdminError),
 }
 
 impl From<IngestError> for ApiError {
@@ -62,9 +68,10 @@ impl ApiError {
     /// client's failure, counted as `bad_request`.
     pub fn outcome(&self) -> &'static str {
         match self {
-            ApiError::Unauthorized(_) | ApiError::GitHubUnauthorized(_) | ApiError::MetricsUnauthorized => {
-                "bad_signature"
-            }
+            ApiError::Unauthorized(_)
+            | ApiError::GitHubUnauthorized(_)
+            | ApiError::MetricsUnauthorized
+            | ApiError::AdminUnauthorized => "bad_signature",
             ApiError::PayloadTooLarge { .. } => "too_large",
             ApiError::UnreadableBody(_)
             | ApiError::BodyTimeout(_)
@@ -73,6 +80,32 @@ impl ApiError {
             | ApiError::BadGitHubEvent(_) => "bad_request",
             ApiError::IntakeBusy | ApiError::StorageUnavailable(_) | ApiError::NotReady(_) => "unavailable",
             ApiError::NotConfigured(_) => "not_configured",
+            ApiError::Admin(AdminError::Database(_)) => "unavailable",
+            ApiError::Admin(_) => "bad_request",
+        }
+    }
+
+    /// The `error` field of every error body: a stable code scripts can match on (the
+    /// `message` beside it is for people).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized(_) | ApiError::GitHubUnauthorized(_) => "bad_signature",
+            ApiError::MetricsUnauthorized | ApiError::AdminUnauthorized => "unauthorized",
+            ApiError::PayloadTooLarge { .. } => "too_large",
+            ApiError::UnreadableBody(_) | ApiError::BadEnvelope(_) | ApiError::BadGitHubEvent(_) => {
+                "bad_request"
+            }
+            ApiError::EventRefused(_) => "refused",
+            ApiError::BodyTimeout(_) => "timeout",
+            ApiError::IntakeBusy => "busy",
+            ApiError::StorageUnavailable(_) => "unavailable",
+            ApiError::NotReady(_) => "not_ready",
+            ApiError::NotConfigured(_) => "not_configured",
+            ApiError::Admin(AdminError::NotFound(_)) => "not_found",
+            ApiError::Admin(AdminError::BadRequest(_)) => "bad_request",
+            ApiError::Admin(AdminError::Conflict(_)) => "conflict",
+            ApiError::Admin(AdminError::Database(e)) if crate::db::is_connection_lost(e) => "unavailable",
+            ApiError::Admin(AdminError::Database(_)) => "internal",
         }
     }
 }
@@ -86,12 +119,21 @@ impl ResponseError for ApiError {
             | ApiError::BadEnvelope(_)
             | ApiError::EventRefused(_)
             | ApiError::BadGitHubEvent(_) => StatusCode::BAD_REQUEST,
-            ApiError::GitHubUnauthorized(_) | ApiError::MetricsUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::GitHubUnauthorized(_) | ApiError::MetricsUnauthorized | ApiError::AdminUnauthorized => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::NotConfigured(_) => StatusCode::NOT_FOUND,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::StorageUnavailable(_) | ApiError::NotReady(_) | ApiError::IntakeBusy => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ApiError::Admin(AdminError::NotFound(_)) => StatusCode::NOT_FOUND,
+            ApiError::Admin(AdminError::BadRequest(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Admin(AdminError::Conflict(_)) => StatusCode::CONFLICT,
+            ApiError::Admin(AdminError::Database(e)) if crate::db::is_connection_lost(e) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Admin(AdminError::Database(_)) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -107,13 +149,16 @@ impl ResponseError for ApiError {
             // Answered before the body was read whole: what is left of it must not be taken for
             // the next request on this connection, so the connection ends with the answer.
             StatusCode::UNAUTHORIZED | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT => {
-                if matches!(self, ApiError::MetricsUnauthorized) {
+                if matches!(self, ApiError::MetricsUnauthorized | ApiError::AdminUnauthorized) {
                     response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
                 }
                 response.force_close();
             }
             _ => {}
         }
-        response.json(serde_json::json!({ "error": self.to_string() }))
+        if let ApiError::Admin(AdminError::Database(e)) = self {
+            tracing::error!(error = %e, "an admin request failed in the database");
+        }
+        response.json(serde_json::json!({ "error": self.code(), "message": self.to_string() }))
     }
 }

@@ -1,3 +1,4 @@
+pub mod admin;
 pub mod backfill;
 pub mod cli;
 pub mod configuration;
@@ -10,6 +11,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod reconcile;
 pub mod request_span;
+pub mod retention;
 pub mod routes;
 pub mod startup;
 pub mod sync;

@@ -18,7 +18,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format, &settings.log_filter);
+    match cli.answers_on_stdout() {
+        true => telemetry::init_on_stderr(settings.log_format, &settings.log_filter),
+        false => telemetry::init(settings.log_format, &settings.log_filter),
+    }
     match cli::run(cli, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -6,6 +6,7 @@ use anyhow::Context;
 use sqlx::PgPool;
 use tracing_actix_web::TracingLogger;
 
+use crate::admin::Links;
 use crate::configuration::{Settings, TrustedProxies, WebhookSettings};
 use crate::db;
 use crate::domain::SignatureVerifier;
@@ -14,8 +15,8 @@ use crate::ingest::Ingestor;
 use crate::metrics::{process_handle, DatabaseGauges, IntakeMetrics};
 use crate::request_span::RequestSpan;
 use crate::routes::{
-    healthz, metrics, readyz, receive_github_webhook, receive_webhook, BodyLimits, MetricsToken,
-    ReadinessCache,
+    self, healthz, metrics, readyz, receive_github_webhook, receive_webhook, AdminToken, BodyLimits,
+    MetricsToken, ReadinessCache,
 };
 use crate::sync::{supervise, Worker, WorkerLiveness};
 
@@ -60,6 +61,8 @@ impl Application {
             settings.trusted_proxies.clone(),
             worker.clone(),
             MetricsToken::new(settings.metrics_token.as_ref()),
+            AdminToken::new(settings.operations.admin_token.as_ref()),
+            Links::new(&settings),
         )?;
         tracing::info!(addr = %settings.bind_addr, port, "listening");
         Ok(Self {
@@ -111,7 +114,11 @@ fn serve(
     trusted_proxies: TrustedProxies,
     worker: WorkerLiveness,
     metrics_token: MetricsToken,
+    admin_token: AdminToken,
+    links: Links,
 ) -> std::io::Result<Server> {
+    let admin_token = web::Data::new(admin_token);
+    let links = web::Data::new(links);
     let gauges = web::Data::new(DatabaseGauges::new(pool.clone()));
     let intake_metrics = web::Data::new(IntakeMetrics::default());
     let metrics_token = web::Data::new(metrics_token);
@@ -138,11 +145,14 @@ fn serve(
             .app_data(gauges.clone())
             .app_data(intake_metrics.clone())
             .app_data(metrics_token.clone())
+            .app_data(admin_token.clone())
+            .app_data(links.clone())
             .route("/webhooks", web::post().to(receive_webhook))
             .route("/github/webhooks", web::post().to(receive_github_webhook))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
+            .service(routes::api::scope())
     })
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)
     .listen(listener)?

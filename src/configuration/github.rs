@@ -26,6 +26,17 @@ impl GitHubSettings {
     pub fn learns_from_webhooks(&self) -> bool {
         self.webhook_secret.is_some()
     }
+
+    /// Where people read an issue: `https://github.com/owner/repo/issues/12`, or on the GitHub
+    /// Enterprise host whose API is `GITHUB_API_URL` (`https://HOST/api/v3`).
+    pub fn issue_url(&self, repo: &str, number: i64) -> String {
+        let api = self.api_url.trim_end_matches('/');
+        let web = match api {
+            "https://api.github.com" => "https://github.com",
+            other => other.strip_suffix("/api/v3").unwrap_or(other),
+        };
+        format!("{web}/{repo}/issues/{number}")
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -143,6 +154,22 @@ mod tests {
         assert_eq!((s.github.writes_per_minute, s.github.writes_per_hour), (80, 500));
         assert_eq!(s.sync.reopen_policy, ReopenPolicy::Reopen);
         assert!(s.sync.categories.is_empty() && s.sync.analyzers.is_empty());
+    }
+
+    #[test]
+    fn issues_are_linked_on_the_host_people_browse() {
+        let com = settings(&[]).unwrap().github;
+        assert_eq!(
+            com.issue_url("acme/app", 12),
+            "https://github.com/acme/app/issues/12"
+        );
+        let ghes = settings(&[("GITHUB_API_URL", "https://ghe.example.com/api/v3")])
+            .unwrap()
+            .github;
+        assert_eq!(
+            ghes.issue_url("acme/app", 3),
+            "https://ghe.example.com/acme/app/issues/3"
+        );
     }
 
     #[test]

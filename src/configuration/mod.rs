@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 mod deepsource;
 mod github;
 mod issues;
+mod operations;
 mod server;
 mod sync;
 mod webhook;
@@ -17,6 +18,8 @@ use github::github_settings;
 pub use github::{GitHubAuth, GitHubSettings};
 use issues::issue_settings;
 pub use issues::{IssueSettings, TitleField, TitlePart, TitleTemplate, DEFAULT_TITLE_TEMPLATE};
+use operations::operations_settings;
+pub use operations::OperationsSettings;
 pub use server::{BindAddr, TrustedProxies};
 use sync::sync_settings;
 pub use sync::{ReopenPolicy, SyncSettings};
@@ -42,6 +45,8 @@ pub struct Settings {
     pub deepsource: DeepSourceSettings,
     /// `METRICS_TOKEN`: when set, `GET /metrics` wants it as a bearer token.
     pub metrics_token: Option<SecretString>,
+    /// The admin token and retention.
+    pub operations: OperationsSettings,
 }
 
 #[derive(Clone, Debug)]
@@ -137,8 +142,11 @@ impl Settings {
 
         let metrics_token = get("METRICS_TOKEN").map(|t| SecretString::from(t.trim().to_owned()));
 
+        let operations = operations_settings(&get)?;
+
         Ok(Settings {
             metrics_token,
+            operations,
             github,
             deepsource,
             sync,
@@ -358,6 +366,7 @@ pub(crate) mod tests {
             ("GITHUB_TOKEN", "ghp_supersecret"),
             ("DEEPSOURCE_API_TOKEN", "dsp_supersecret"),
             ("METRICS_TOKEN", "scrape-supersecret"),
+            ("ADMIN_TOKEN", "admin-supersecret"),
         ])
         .unwrap();
         let printed = format!("{s:?}");

@@ -76,51 +76,24 @@ impl DatabaseGauges {
     }
 }
 
-/// One statement: two scans of `sync_jobs`, two of `findings` (see the README for what each
-/// state means).
+/// One statement: a scan of `sync_jobs`, and of `findings` with each one's newest finished job
+/// (`finding_status`; see the README for what each state means).
 async fn query(conn: &mut sqlx::PgConnection) -> Result<Vec<Row>, sqlx::Error> {
     sqlx::query_as!(
         Row,
         r#"WITH jobs AS (
                SELECT status, count(*) AS n, min(created_at) FILTER (WHERE status = 'pending') AS oldest
                FROM sync_jobs GROUP BY status
-           ),
-           -- A finding whose newest dead job has no done job after it.
-           failing AS (
-               SELECT finding_id FROM sync_jobs
-               WHERE finding_id IS NOT NULL AND status IN ('dead', 'done')
-               GROUP BY finding_id
-               HAVING max(id) FILTER (WHERE status = 'dead')
-                      > coalesce(max(id) FILTER (WHERE status = 'done'), 0)
-           ),
-           states AS (
-               SELECT CASE
-                   WHEN f.dismissed_reason IS NOT NULL THEN 'dismissed'
-                   WHEN f.unsynced_under IS NOT NULL AND x.finding_id IS NOT NULL THEN 'failed'
-                   WHEN coalesce(f.github_state = 'open', f.open_occurrences > 0) THEN 'open'
-                   ELSE 'closed' END AS state
-               FROM findings f LEFT JOIN failing x ON x.finding_id = f.id
-           ),
-           -- A comparison that completed, or (`backfill`, or a comparison whose later retry
-           -- failed) the newest snapshot that set a finding of the repository.
-           snapshots AS (
-               SELECT repository_key, max(at) AS at FROM (
-                   SELECT repository_key, last_finished_at AS at FROM repository_reconciles
-                   WHERE last_error IS NULL AND last_finished_at IS NOT NULL
-                   UNION ALL
-                   SELECT repository_key, max(snapshot_began_at) FROM findings
-                   WHERE repository_key IS NOT NULL AND snapshot_began_at IS NOT NULL
-                   GROUP BY repository_key
-               ) s GROUP BY repository_key
            )
            SELECT 'jobs' AS "metric!", status AS "label!", n::float8 AS "value!" FROM jobs
            UNION ALL
            SELECT 'oldest_pending', '',
                   coalesce(extract(epoch FROM now() - (SELECT min(oldest) FROM jobs)), 0)::float8
            UNION ALL
-           SELECT 'findings', state, count(*)::float8 FROM states GROUP BY state
+           SELECT 'findings', state, count(*)::float8 FROM finding_status GROUP BY state
            UNION ALL
-           SELECT 'snapshot_age', repository_key, extract(epoch FROM now() - at)::float8 FROM snapshots"#
+           SELECT 'snapshot_age', repository_key, extract(epoch FROM now() - at)::float8
+           FROM repository_snapshots"#
     )
     .fetch_all(conn)
     .await

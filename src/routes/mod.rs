@@ -1,3 +1,5 @@
+pub mod api;
+mod bearer;
 mod bounded_body;
 mod github_webhooks;
 mod healthz;
@@ -5,6 +7,7 @@ mod metrics;
 mod readyz;
 mod webhooks;
 
+pub use api::AdminToken;
 pub use bounded_body::BodyLimits;
 pub use github_webhooks::{receive_github_webhook, GITHUB_SIGNATURE_HEADER};
 pub use healthz::healthz;

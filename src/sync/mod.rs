@@ -39,7 +39,7 @@ pub use github_errors::backoff;
 use lease::{Claim, Heartbeat, StoreError};
 pub use markers::marker;
 pub use neutralise::neutralise;
-pub use pacing::{Pacer, Slot};
+pub use pacing::{Budget, Pacer, Slot};
 pub use snapshots::{apply_snapshot, snapshot_begins, SnapshotApplied};
 use store::JobEnd;
 pub use supervisor::{supervise, WorkerLiveness, WorkerState};

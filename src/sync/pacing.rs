@@ -16,6 +16,26 @@ pub struct Pacer {
     per_hour: i32,
 }
 
+struct Window {
+    now: DateTime<Utc>,
+    last: Option<DateTime<Utc>>,
+    minute_edge: Option<DateTime<Utc>>,
+    hour_edge: Option<DateTime<Utc>>,
+    last_hour: i64,
+}
+
+/// One credential's write budget as it stands.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Budget {
+    pub key: String,
+    pub writes_last_hour: i64,
+    pub writes_left_this_hour: i64,
+    /// Now when a write could go at once.
+    pub next_write_at: DateTime<Utc>,
+    /// GitHub asked for a pause until then.
+    pub blocked_until: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Slot {
     /// A write is booked: sleep until `at`, call `sending`, then make it. Booking the future
@@ -54,37 +74,12 @@ impl Pacer {
         )
         .execute(&mut *tx)
         .await?;
-        // minute_edge / hour_edge: the oldest write that still fills the window; the window has
-        // room again once it leaves.
-        let w = sqlx::query!(
-            r#"SELECT clock_timestamp() AS "now!",
-                 (SELECT max(written_at) FROM github_writes WHERE budget_key = $1) AS last,
-                 (SELECT written_at FROM github_writes
-                  WHERE budget_key = $1 AND written_at > now() - interval '1 minute'
-                  ORDER BY written_at DESC OFFSET $2 - 1 LIMIT 1) AS minute_edge,
-                 (SELECT written_at FROM github_writes
-                  WHERE budget_key = $1 AND written_at > now() - interval '1 hour'
-                  ORDER BY written_at DESC OFFSET $3 - 1 LIMIT 1) AS hour_edge"#,
-            key,
-            self.per_minute,
-            self.per_hour
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        let w = self.window(&mut tx, key).await?;
         // The database's clock paired with ours at the moment its answer arrived: the slot's
         // local deadline is then never early, and late only by the answer's trip.
         let local_now = tokio::time::Instant::now();
         let now = w.now;
-        let free_at = [
-            blocked_until,
-            w.last.map(|t| t + self.min_interval),
-            w.minute_edge.map(|t| t + chrono::Duration::minutes(1)),
-            w.hour_edge.map(|t| t + chrono::Duration::hours(1)),
-        ]
-        .into_iter()
-        .flatten()
-        .max();
-        let at = free_at.filter(|t| *t > now).unwrap_or(now);
+        let at = self.free_at(blocked_until, &w);
         let slot = if until(now, at) > horizon {
             Slot::Wait(until(now, at))
         } else {
@@ -103,6 +98,78 @@ impl Pacer {
         };
         tx.commit().await?;
         Ok(slot)
+    }
+
+    /// The writes that decide when the next may go. minute_edge / hour_edge: the oldest write
+    /// that still fills its window; the window has room again once it leaves.
+    async fn window(&self, conn: &mut sqlx::PgConnection, key: &str) -> Result<Window, sqlx::Error> {
+        sqlx::query_as!(
+            Window,
+            r#"SELECT clock_timestamp() AS "now!",
+                 (SELECT max(written_at) FROM github_writes WHERE budget_key = $1) AS last,
+                 (SELECT written_at FROM github_writes
+                  WHERE budget_key = $1 AND written_at > now() - interval '1 minute'
+                  ORDER BY written_at DESC OFFSET $2 - 1 LIMIT 1) AS minute_edge,
+                 (SELECT written_at FROM github_writes
+                  WHERE budget_key = $1 AND written_at > now() - interval '1 hour'
+                  ORDER BY written_at DESC OFFSET $3 - 1 LIMIT 1) AS hour_edge,
+                 (SELECT count(*) FROM github_writes
+                  WHERE budget_key = $1 AND written_at > now() - interval '1 hour') AS "last_hour!""#,
+            key,
+            self.per_minute,
+            self.per_hour
+        )
+        .fetch_one(conn)
+        .await
+    }
+
+    /// The first moment a write is allowed: now, or when the block, the interval or a full
+    /// window ends, whichever is last.
+    fn free_at(&self, blocked_until: Option<DateTime<Utc>>, w: &Window) -> DateTime<Utc> {
+        let free_at = [
+            blocked_until,
+            w.last.map(|t| t + self.min_interval),
+            w.minute_edge.map(|t| t + chrono::Duration::minutes(1)),
+            w.hour_edge.map(|t| t + chrono::Duration::hours(1)),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        free_at.filter(|t| *t > w.now).unwrap_or(w.now)
+    }
+
+    /// Where every credential's budget stands, for the status page and `status`: read only,
+    /// nothing booked.
+    pub async fn budgets(&self) -> Result<Vec<Budget>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        let keys = sqlx::query!("SELECT budget_key, blocked_until FROM github_budget ORDER BY budget_key")
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut budgets = Vec::with_capacity(keys.len());
+        for key in keys {
+            let w = self.window(&mut conn, &key.budget_key).await?;
+            budgets.push(Budget {
+                next_write_at: self.free_at(key.blocked_until, &w),
+                blocked_until: key.blocked_until.filter(|t| *t > w.now),
+                writes_last_hour: w.last_hour,
+                writes_left_this_hour: (i64::from(self.per_hour) - w.last_hour).max(0),
+                key: key.budget_key,
+            });
+        }
+        Ok(budgets)
+    }
+
+    /// Writes per second the limits allow when every slot is taken, over an hour.
+    pub fn sustained_rate(&self) -> f64 {
+        let interval = self.min_interval.as_secs_f64();
+        let by_interval = if interval > 0.0 {
+            1.0 / interval
+        } else {
+            f64::INFINITY
+        };
+        by_interval
+            .min(f64::from(self.per_minute) / 60.0)
+            .min(f64::from(self.per_hour) / 3600.0)
     }
 
     /// The booked write goes out now. A write that went out late moves its record to when it

@@ -34,7 +34,8 @@ async fn malformed_bodies_are_400_naming_the_field() {
         let response = app.post_signed(body).await;
         assert_eq!(response.status(), 400, "{}", String::from_utf8_lossy(body));
         let json: serde_json::Value = response.json().await.unwrap();
-        assert!(json["error"].as_str().unwrap().contains(field), "{json}");
+        assert_eq!(json["error"], "bad_request", "a code scripts can match");
+        assert!(json["message"].as_str().unwrap().contains(field), "{json}");
     }
     assert_eq!(app.count_rows().await, (0, 0, 0));
 }
@@ -47,7 +48,7 @@ async fn bodies_over_the_limit_are_413() {
     let response = app.post_signed(&big).await;
     assert_eq!(response.status(), 413);
     let json: serde_json::Value = response.json().await.unwrap();
-    assert!(json["error"].as_str().unwrap().contains("2048"));
+    assert!(json["message"].as_str().unwrap().contains("2048"));
 
     // Just under the limit still goes through.
     let small = fixture("repository_issue_resolved.json");
@@ -66,7 +67,7 @@ async fn database_down_is_503_with_retry_after_and_the_retry_stores_it() {
     assert_eq!(response.status(), 503);
     assert!(response.headers().get("retry-after").is_some());
     let json: serde_json::Value = response.json().await.unwrap();
-    assert!(json["error"].as_str().unwrap().contains("retry"));
+    assert!(json["message"].as_str().unwrap().contains("retry"));
     assert_eq!(app.get("/readyz").await.status(), 503);
     assert_eq!(app.get("/healthz").await.status(), 200);
 
@@ -96,7 +97,7 @@ async fn bytes_that_are_not_utf8_anywhere_in_the_body_are_400() {
         let response = app.post_signed(body).await;
         assert_eq!(response.status(), 400, "{}", String::from_utf8_lossy(body));
         let json: serde_json::Value = response.json().await.unwrap();
-        assert!(json["error"].as_str().unwrap().contains("UTF-8"), "{json}");
+        assert!(json["message"].as_str().unwrap().contains("UTF-8"), "{json}");
     }
     assert_eq!(app.count_rows().await, (0, 0, 0));
 }

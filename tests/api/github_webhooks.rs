@@ -29,7 +29,7 @@ async fn status_of(response: reqwest::Response) -> (u16, String) {
     let body: serde_json::Value = response.json().await.unwrap();
     let text = body["status"]
         .as_str()
-        .or(body["error"].as_str())
+        .or(body["message"].as_str())
         .unwrap_or_default()
         .to_owned();
     (status, text)
@@ -84,7 +84,7 @@ async fn a_bad_or_missing_signature_is_401_and_nothing_is_stored() {
     ] {
         let response = post(signature.clone()).await.unwrap();
         assert_eq!(response.status(), 401, "{signature:?}");
-        let error = response.json::<serde_json::Value>().await.unwrap()["error"].to_string();
+        let error = response.json::<serde_json::Value>().await.unwrap()["message"].to_string();
         assert!(error.contains("x-hub-signature-256"), "{error}");
     }
     assert_eq!(stored(&app, "d-2").await, None);
@@ -173,7 +173,7 @@ async fn without_a_secret_the_endpoint_is_404() {
     let app = spawn_app().await;
     let response = post_github(&app, "ping", "d-6", &fixture("repository_issue_introduced.json")).await;
     assert_eq!(response.status(), 404);
-    let error = response.json::<serde_json::Value>().await.unwrap()["error"].to_string();
+    let error = response.json::<serde_json::Value>().await.unwrap()["message"].to_string();
     assert!(error.contains("GITHUB_WEBHOOK_SECRET"), "{error}");
 }
 

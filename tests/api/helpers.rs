@@ -246,7 +246,7 @@ impl TestApp {
     pub async fn stored_event(&self, id: &str) -> Option<StoredEvent> {
         sqlx::query_as!(
             StoredEvent,
-            "SELECT event_type, event_time, received_at, body, body_sha256 FROM webhook_events WHERE id = $1",
+            r#"SELECT event_type, event_time, received_at, body AS "body!", body_sha256 FROM webhook_events WHERE id = $1"#,
             id
         )
         .fetch_optional(&self.pool)

@@ -1,5 +1,7 @@
+mod admin;
 mod backfill;
 mod cli;
+mod cli_operate;
 mod codeowners;
 mod concurrency;
 mod deepsource_apply;
@@ -22,6 +24,7 @@ mod outage;
 mod pacing;
 mod people;
 mod reconcile;
+mod retention;
 mod signature;
 mod start_up;
 mod sync;

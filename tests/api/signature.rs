@@ -72,7 +72,7 @@ async fn every_bad_signature_is_401_and_stores_nothing() {
         assert_eq!(response.status(), 401, "{case}");
         let json: serde_json::Value = response.json().await.unwrap();
         assert!(
-            json["error"].as_str().unwrap().contains(message),
+            json["message"].as_str().unwrap().contains(message),
             "{case}: {json}"
         );
     }

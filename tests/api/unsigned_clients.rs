@@ -211,7 +211,7 @@ async fn bodies_being_read_at_once_are_capped_and_the_rest_answered_503() {
     let refused = refused.expect("a delivery beyond the cap is refused");
     assert!(refused.headers().get("retry-after").is_some());
     let json: serde_json::Value = refused.json().await.unwrap();
-    assert!(json["error"].as_str().unwrap().contains("retry"), "{json}");
+    assert!(json["message"].as_str().unwrap().contains("retry"), "{json}");
 
     // A small one still fits beside the slow client.
     let small = fixture_with_id("repository_issue_resolved.json", "small");

@@ -4,8 +4,11 @@ use tokio::sync::watch;
 
 use crate::configuration::Settings;
 use crate::reconcile::Reconciler;
+use crate::retention::Retention;
 use crate::sync::Worker;
 use crate::{backfill, db, startup::Application};
+
+mod operate;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +46,67 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// A summary: intake, the queue, GitHub's write budget and when the queue will have
+    /// drained, findings by state, the last snapshot of each repository.
+    Status {
+        /// Print it as JSON (as `GET /api/...` would), for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List sync jobs, newest first.
+    Jobs {
+        /// pending, running, done, skipped or dead.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only the jobs of this finding (its RepositoryIssue id).
+        #[arg(long)]
+        finding: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Try dead jobs again: one (`--job`), or every dead one (`--dead`), of one finding if given.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["job", "dead"])))]
+    Retry {
+        #[arg(long)]
+        job: Option<i64>,
+        #[arg(long)]
+        dead: bool,
+        /// With --dead: only this finding's jobs.
+        #[arg(long, requires = "dead")]
+        finding: Option<String>,
+    },
+    /// Queue stored events again (the ledger still counts each once): every finished one
+    /// received since TIME, of one type if given.
+    Replay {
+        /// RFC 3339 (2026-12-01T09:00:00Z) or a span back from now (2h, 3days).
+        #[arg(long)]
+        since: String,
+        /// Only events of this type (repository_issue.introduced, …).
+        #[arg(long = "type")]
+        event_type: Option<String>,
+    },
+    /// Drive GitHub for one finding now, ahead of other work (a deleted issue gets a new one).
+    Resync {
+        #[arg(long)]
+        finding: String,
+    },
+}
+
+impl Cli {
+    /// Commands whose stdout is their answer: their log lines go to stderr.
+    pub fn answers_on_stdout(&self) -> bool {
+        matches!(
+            self.command,
+            Some(
+                Command::Status { .. }
+                    | Command::Jobs { .. }
+                    | Command::Retry { .. }
+                    | Command::Replay { .. }
+                    | Command::Resync { .. }
+            )
+        )
+    }
 }
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
@@ -50,6 +114,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Serve { no_worker } => {
             let app = Application::build(settings.clone()).await?;
             let (stop, stopped) = watch::channel(false);
+            let retention = spawn_retention(app.pool(), &settings, stopped.clone());
             let (worker, reconciler) = match no_worker {
                 true => (None, None),
                 false => (
@@ -66,13 +131,17 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             if let Some(reconciler) = reconciler {
                 reconciler.await?;
             }
+            if let Some(retention) = retention {
+                retention.await?;
+            }
         }
         Command::Worker => {
             db::prepare(&settings.database).await?;
             let pool = db::pool(&settings.database)?;
             let worker = Worker::new(pool.clone(), &settings)?;
             let (stop, stopped) = watch::channel(false);
-            let reconciler = spawn_reconciler(pool, &settings, stopped.clone())?;
+            let reconciler = spawn_reconciler(pool.clone(), &settings, stopped.clone())?;
+            let retention = spawn_retention(pool, &settings, stopped.clone());
             // Installed before the worker starts, so a signal at any moment after is caught.
             let signals = ShutdownSignals::install()?;
             tokio::spawn(async move {
@@ -84,6 +153,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             if let Some(reconciler) = reconciler {
                 reconciler.await?;
             }
+            if let Some(retention) = retention {
+                retention.await?;
+            }
         }
         Command::Migrate => db::prepare(&settings.database).await?,
         Command::Backfill {
@@ -91,6 +163,21 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             provider,
             all,
         } => backfill::run(&settings, repository.as_deref(), &provider, all).await?,
+        Command::Status { json } => operate::status(&settings, json).await?,
+        Command::Jobs {
+            status,
+            finding,
+            limit,
+        } => operate::jobs(&settings, status, finding, limit).await?,
+        Command::Retry {
+            job,
+            dead: _,
+            finding,
+        } => operate::retry(&settings, job, finding).await?,
+        Command::Replay { since, event_type } => {
+            operate::replay(&settings, &since, event_type.as_deref()).await?
+        }
+        Command::Resync { finding } => operate::resync(&settings, &finding).await?,
     }
     Ok(())
 }
@@ -102,6 +189,16 @@ fn spawn_reconciler(
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     Ok(Reconciler::new(pool, settings)?.map(|reconciler| tokio::spawn(reconciler.run(stop))))
+}
+
+/// Deletes old bodies beside the service, unless `RETENTION_DAYS=0`. Every replica runs one;
+/// they skip each other's rows.
+fn spawn_retention(
+    pool: sqlx::PgPool,
+    settings: &Settings,
+    stop: watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    Retention::new(pool, settings.operations.retention).map(|retention| tokio::spawn(retention.run(stop)))
 }
 
 struct ShutdownSignals {
