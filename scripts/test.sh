@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The test command: a reachable Postgres, then the whole suite (unit and API tests).
+# The test command: a reachable Postgres and a browser for the status page's test, then the
+# whole suite (unit and API tests).
 # Each API test creates a database of its own (dss_test_*) and drops it when it ends; any left by
 # a run that was killed outright are dropped first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-postgres.sh
+scripts/ensure-browser.sh
 server=${TEST_DATABASE_SERVER_URL:-postgres://postgres@127.0.0.1:5432}
 # Only databases nobody is connected to: another run (another checkout, a helper, an IDE) may be
 # using the same server, and its tests' databases are not ours to drop.

@@ -16,3 +16,4 @@ pub mod routes;
 pub mod startup;
 pub mod sync;
 pub mod telemetry;
+pub mod web;

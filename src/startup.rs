@@ -7,18 +7,20 @@ use sqlx::PgPool;
 use tracing_actix_web::TracingLogger;
 
 use crate::admin::Links;
-use crate::configuration::{Settings, TrustedProxies, WebhookSettings};
+use crate::configuration::{GitHubSettings, Settings, TrustedProxies, WebhookSettings};
 use crate::db;
 use crate::domain::SignatureVerifier;
 use crate::github_webhooks::GitHubWebhooks;
 use crate::ingest::Ingestor;
 use crate::metrics::{process_handle, DatabaseGauges, IntakeMetrics};
 use crate::request_span::RequestSpan;
+use crate::routes::status_page;
 use crate::routes::{
     self, healthz, metrics, readyz, receive_github_webhook, receive_webhook, AdminToken, BodyLimits,
     MetricsToken, ReadinessCache,
 };
 use crate::sync::{supervise, Worker, WorkerLiveness};
+use crate::web::{Sessions, StatusPage};
 
 /// A sync worker that failed inside `serve` is started again after this long.
 const WORKER_RESTART_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -63,6 +65,7 @@ impl Application {
             MetricsToken::new(settings.metrics_token.as_ref()),
             AdminToken::new(settings.operations.admin_token.as_ref()),
             Links::new(&settings),
+            settings.github.clone(),
         )?;
         tracing::info!(addr = %settings.bind_addr, port, "listening");
         Ok(Self {
@@ -116,7 +119,12 @@ fn serve(
     metrics_token: MetricsToken,
     admin_token: AdminToken,
     links: Links,
+    github: GitHubSettings,
 ) -> std::io::Result<Server> {
+    let status_page = web::Data::new(StatusPage {
+        sessions: admin_token.0.digest().map(Sessions::new),
+        github,
+    });
     let admin_token = web::Data::new(admin_token);
     let links = web::Data::new(links);
     let gauges = web::Data::new(DatabaseGauges::new(pool.clone()));
@@ -147,12 +155,17 @@ fn serve(
             .app_data(metrics_token.clone())
             .app_data(admin_token.clone())
             .app_data(links.clone())
+            .app_data(status_page.clone())
             .route("/webhooks", web::post().to(receive_webhook))
             .route("/github/webhooks", web::post().to(receive_github_webhook))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
             .service(routes::api::scope())
+            .route("/", web::get().to(status_page::index))
+            .route("/login", web::post().to(status_page::login))
+            .route("/logout", web::post().to(status_page::logout))
+            .route("/jobs/{id}/retry", web::post().to(status_page::retry))
     })
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)
     .listen(listener)?

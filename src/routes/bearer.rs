@@ -17,6 +17,11 @@ impl BearerToken {
         self.0.is_some()
     }
 
+    /// The token's digest, as a key for what is derived from it (the status page's sessions).
+    pub(crate) fn digest(&self) -> Option<&[u8; 32]> {
+        self.0.as_ref()
+    }
+
     /// Whether `given` is the token (never, when none is set).
     pub fn matches(&self, given: &str) -> bool {
         let Some(expected) = &self.0 else {

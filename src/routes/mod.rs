@@ -5,6 +5,7 @@ mod github_webhooks;
 mod healthz;
 mod metrics;
 mod readyz;
+pub mod status_page;
 mod webhooks;
 
 pub use api::AdminToken;

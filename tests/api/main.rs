@@ -27,6 +27,7 @@ mod reconcile;
 mod retention;
 mod signature;
 mod start_up;
+mod status_page;
 mod sync;
 mod sync_due;
 mod sync_faults;

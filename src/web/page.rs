@@ -1,0 +1,184 @@
+//! The status page and its login form, rendered on the server (maud escapes every value).
+use chrono::{DateTime, Utc};
+use maud::{html, Markup, DOCTYPE};
+
+use crate::admin::deliveries::DeliveryRow;
+use crate::admin::findings::FindingRow;
+use crate::admin::jobs::JobRow;
+use crate::admin::status::Status;
+
+/// Readable on a phone: one column, tables that scroll sideways rather than squeeze.
+const STYLE: &str = "
+body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:72rem;padding:1rem;color:#1f2328}
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(14rem,1fr));gap:.75rem}
+.card{border:1px solid #d0d7de;border-radius:6px;padding:.75rem}
+.card b{display:block;font-size:1.3rem}
+.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #d0d7de;white-space:nowrap}
+td.wrap{white-space:normal;min-width:14rem}
+.note{background:#ddf4ff;padding:.5rem;border-radius:6px}.error{background:#ffebe9}
+button{font:inherit;padding:.3rem .8rem;cursor:pointer}
+input{font:inherit;padding:.4rem;width:100%;max-width:24rem;box-sizing:border-box}
+header{display:flex;justify-content:space-between;align-items:center;gap:1rem}
+";
+
+fn layout(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (maud::PreEscaped(STYLE)) }
+            }
+            body { (body) }
+        }
+    }
+}
+
+pub fn login(error: Option<&str>) -> Markup {
+    layout(
+        "deepsource-sync: sign in",
+        html! {
+            h1 { "deepsource-sync" }
+            @if let Some(error) = error { p.note.error role="alert" { (error) } }
+            form method="post" action="/login" {
+                p { label for="token" { "Admin token (ADMIN_TOKEN)" } }
+                p { input #token type="password" name="token" autocomplete="current-password" required autofocus; }
+                p { button type="submit" { "Sign in" } }
+            }
+        },
+    )
+}
+
+pub fn off() -> Markup {
+    layout(
+        "deepsource-sync",
+        html! { h1 { "deepsource-sync" } p { "The status page is off: set ADMIN_TOKEN to use it." } },
+    )
+}
+
+/// What the status page shows.
+pub struct Dashboard<'a> {
+    pub now: DateTime<Utc>,
+    pub status: &'a Status,
+    pub deliveries: &'a [DeliveryRow],
+    pub findings: &'a [FindingRow],
+    pub dead_jobs: &'a [JobRow],
+    /// Carried by every form of this session.
+    pub form_token: &'a str,
+    pub notice: Option<&'a str>,
+}
+
+fn span(seconds: f64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(seconds.max(0.0).round() as u64)).to_string()
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+fn count(pairs: &[(String, i64)], key: &str) -> i64 {
+    pairs.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n)
+}
+
+pub fn dashboard(d: &Dashboard<'_>) -> Markup {
+    let s = d.status;
+    let healthy = count(&s.queue.jobs, "dead") == 0 && count(&s.findings, "failed") == 0;
+    layout(
+        "deepsource-sync: status",
+        html! {
+            header {
+                h1 { "deepsource-sync" }
+                form method="post" action="/logout" {
+                    input type="hidden" name="form_token" value=(d.form_token);
+                    button type="submit" { "Sign out" }
+                }
+            }
+            @if let Some(notice) = d.notice { p.note role="status" { (notice) } }
+            p #summary {
+                @if healthy { "Healthy. " } @else { "Needs a look: dead jobs or failed findings below. " }
+                (s.queue.findings_waiting) " findings waiting for GitHub"
+                @if let Some(eta) = s.drain_eta_seconds { ", drained in about " (span(eta)) }
+                "."
+            }
+            div.cards {
+                div.card { "Events received" b { (s.intake.events) }
+                    (s.intake.last_hour) " in the last hour, " (s.intake.conflicts) " conflicting bodies" }
+                div.card { "Queue" b { (count(&s.queue.jobs, "pending") + count(&s.queue.jobs, "running")) " jobs" }
+                    @match s.queue.oldest_pending_age_seconds {
+                        Some(age) => { "oldest queued " (span(age)) " ago" }
+                        None => { "nothing queued" }
+                    } }
+                @for budget in &s.github {
+                    div.card { "GitHub budget" b { (budget.writes_left_this_hour) " writes left" }
+                        "this hour; next write "
+                        @match (budget.next_write_at - d.now).to_std() {
+                            Ok(wait) if wait.as_millis() > 500 => { "in " (span(wait.as_secs_f64())) }
+                            _ => { "now" }
+                        }
+                        @if let Some(until) = budget.blocked_until { " (GitHub asked for a pause until " (time(until)) ")" } }
+                }
+                div.card { "Findings" b { (count(&s.findings, "open")) " open" }
+                    (count(&s.findings, "closed")) " closed, " (count(&s.findings, "dismissed")) " dismissed, "
+                    (count(&s.findings, "failed")) " failed" }
+            }
+
+            h2 { "Dead jobs" }
+            @if d.dead_jobs.is_empty() { p #dead-jobs { "None." } } @else {
+                div.scroll { table #dead-jobs {
+                    thead { tr { th { "Job" } th { "Finding" } th { "Delivery" } th { "Attempts" } th { "Last error" } th {} } }
+                    tbody { @for job in d.dead_jobs {
+                        tr data-job=(job.id) {
+                            td { (job.id) }
+                            td { (job.finding_id.as_deref().unwrap_or("-")) }
+                            td { (job.delivery_id.as_deref().unwrap_or("(reconciliation)")) }
+                            td { (job.attempts) }
+                            td.wrap { (job.last_error.as_deref().unwrap_or("")) }
+                            td { form method="post" action={ "/jobs/" (job.id) "/retry" } {
+                                input type="hidden" name="form_token" value=(d.form_token);
+                                button type="submit" { "Retry" }
+                            } }
+                        }
+                    } }
+                } }
+            }
+
+            h2 { "Findings" }
+            div.scroll { table #findings {
+                thead { tr { th { "Finding" } th { "State" } th { "Open" } th { "Repository" } th { "Issue" } th { "DeepSource" } } }
+                tbody { @for f in d.findings {
+                    tr data-finding=(f.id) {
+                        td.wrap { (f.title) " (" (f.shortcode) ")" }
+                        td { (f.state) }
+                        td { (f.open_occurrences) }
+                        td { (f.repository.as_deref().unwrap_or("-")) }
+                        td { @match &f.github_issue_url {
+                            Some(url) => { a.issue href=(url) rel="noopener" { "issue" } }
+                            None => { "-" }
+                        } }
+                        td { @if let Some(url) = &f.deepsource_url { a href=(url) rel="noopener" { "occurrences" } } }
+                    }
+                } }
+            } }
+
+            h2 { "Recent deliveries" }
+            div.scroll { table #deliveries {
+                thead { tr { th { "Received" } th { "Type" } th { "Delivery" } th { "Job" } } }
+                tbody { @for e in d.deliveries {
+                    tr {
+                        td { (time(e.received_at)) }
+                        td { (e.event_type) }
+                        td { (e.id) }
+                        td { @match &e.job { Some(job) => { (job.status) } None => { "no sync needed" } } }
+                    }
+                } }
+            } }
+            @for snapshot in &s.snapshots {
+                p { "Last snapshot of " (snapshot.repository) ": " (time(snapshot.at)) }
+            }
+        },
+    )
+}
