@@ -42,3 +42,8 @@ SELECT repository_key, max(at) AS at FROM (
     WHERE repository_key IS NOT NULL AND snapshot_began_at IS NOT NULL
     GROUP BY repository_key
 ) s GROUP BY repository_key;
+
+-- When each booked GitHub write really left. Several replicas book slots from one another's, and
+-- a process can wake late; a write leaves only once the one booked before it has left, at least
+-- GITHUB_MIN_WRITE_INTERVAL_MS earlier (src/sync/pacing.rs).
+ALTER TABLE github_writes ADD COLUMN sent_at timestamptz;

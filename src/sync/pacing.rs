@@ -8,6 +8,13 @@ use sqlx::PgPool;
 
 use crate::configuration::GitHubSettings;
 
+/// A booked write not sent this long after its slot is taken to be abandoned.
+const ABANDONED_AFTER: Duration = Duration::from_secs(1);
+/// How much later than its slot the write before may have left without holding the next one
+/// back: the usual wake-up and round trip. Waiting out every millisecond of it would pass each
+/// write's lateness on to the next, and the schedule would drift.
+const SEND_SLACK: Duration = Duration::from_millis(5);
+
 #[derive(Clone, Debug)]
 pub struct Pacer {
     pool: PgPool,
@@ -21,7 +28,6 @@ struct Window {
     last: Option<DateTime<Utc>>,
     minute_edge: Option<DateTime<Utc>>,
     hour_edge: Option<DateTime<Utc>>,
-    last_hour: i64,
 }
 
 /// One credential's write budget as it stands.
@@ -112,9 +118,7 @@ impl Pacer {
                   ORDER BY written_at DESC OFFSET $2 - 1 LIMIT 1) AS minute_edge,
                  (SELECT written_at FROM github_writes
                   WHERE budget_key = $1 AND written_at > now() - interval '1 hour'
-                  ORDER BY written_at DESC OFFSET $3 - 1 LIMIT 1) AS hour_edge,
-                 (SELECT count(*) FROM github_writes
-                  WHERE budget_key = $1 AND written_at > now() - interval '1 hour') AS "last_hour!""#,
+                  ORDER BY written_at DESC OFFSET $3 - 1 LIMIT 1) AS hour_edge"#,
             key,
             self.per_minute,
             self.per_hour
@@ -148,11 +152,18 @@ impl Pacer {
         let mut budgets = Vec::with_capacity(keys.len());
         for key in keys {
             let w = self.window(&mut conn, &key.budget_key).await?;
+            let last_hour = sqlx::query_scalar!(
+                r#"SELECT count(*) AS "n!" FROM github_writes
+                   WHERE budget_key = $1 AND written_at > now() - interval '1 hour'"#,
+                key.budget_key
+            )
+            .fetch_one(&mut *conn)
+            .await?;
             budgets.push(Budget {
                 next_write_at: self.free_at(key.blocked_until, &w),
                 blocked_until: key.blocked_until.filter(|t| *t > w.now),
-                writes_last_hour: w.last_hour,
-                writes_left_this_hour: (i64::from(self.per_hour) - w.last_hour).max(0),
+                writes_last_hour: last_hour,
+                writes_left_this_hour: (i64::from(self.per_hour) - last_hour).max(0),
                 key: key.budget_key,
             });
         }
@@ -172,19 +183,52 @@ impl Pacer {
             .min(f64::from(self.per_hour) / 3600.0)
     }
 
-    /// The booked write goes out now. A write that went out late moves its record to when it
-    /// really went, so the next one cannot follow too close behind; lateness within the timer's
-    /// 1 ms granularity is not carried forward, or every write would drift the schedule.
+    /// The booked write goes out now, once the write booked before it has been gone for the
+    /// minimum interval (less `SEND_SLACK`): slots are booked from one another's times, and the
+    /// process holding the earlier one may have woken late (a busy machine, another replica),
+    /// which would otherwise crowd the two together at GitHub. A write that went out
+    /// late also moves its record to when it really went, so the next booking cannot follow too
+    /// close behind; lateness within the timer's 1 ms granularity is not carried forward, or
+    /// every write would drift the schedule. An earlier write that never left (its process died
+    /// between booking and sending) holds the next back only until `ABANDONED_AFTER` past its slot.
     pub async fn sending(&self, booked: i64) -> Result<(), sqlx::Error> {
-        sqlx::query!(
-            r#"UPDATE github_writes
-               SET written_at = GREATEST(written_at, clock_timestamp() - interval '1 millisecond')
-               WHERE id = $1"#,
-            booked
-        )
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        loop {
+            let wait = sqlx::query_scalar!(
+                r#"WITH me AS (SELECT id, budget_key FROM github_writes WHERE id = $1),
+                        prev AS (
+                            SELECT w.sent_at, w.written_at FROM github_writes w, me
+                            WHERE w.budget_key = me.budget_key AND w.id < me.id
+                            ORDER BY w.id DESC LIMIT 1
+                        ),
+                        free AS (
+                            SELECT CASE WHEN sent_at IS NOT NULL
+                                        THEN sent_at + make_interval(secs => $2) - make_interval(secs => $4)
+                                        ELSE written_at + make_interval(secs => $3) END AS at
+                            FROM prev
+                        ),
+                        sent AS (
+                            UPDATE github_writes
+                            SET sent_at = clock_timestamp(),
+                                written_at = GREATEST(written_at, clock_timestamp() - interval '1 millisecond')
+                            WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM free WHERE at > clock_timestamp())
+                            RETURNING id
+                        )
+                   SELECT CASE WHEN EXISTS (SELECT 1 FROM sent) THEN NULL
+                               ELSE extract(epoch FROM (SELECT at FROM free) - clock_timestamp())::float8
+                          END AS wait"#,
+                booked,
+                self.min_interval.as_secs_f64(),
+                ABANDONED_AFTER.as_secs_f64(),
+                SEND_SLACK.as_secs_f64()
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            match wait {
+                None => return Ok(()),
+                // At least a millisecond, so a wait that rounds to nothing cannot spin.
+                Some(secs) => tokio::time::sleep(Duration::from_secs_f64(secs.max(0.001))).await,
+            }
+        }
     }
 
     /// For reads: how long GitHub has asked us to wait, if it has.

@@ -24,6 +24,7 @@ mod outage;
 mod pacing;
 mod people;
 mod reconcile;
+mod replicas;
 mod retention;
 mod signature;
 mod start_up;

@@ -21,8 +21,9 @@ async fn pacer(interval_ms: u64, per_minute: u32, per_hour: u32) -> (TestApp, Pa
     (app, pacer)
 }
 
-/// Books a write and marks it sent (without waiting for its slot: only the booking is looked
-/// at); returns how far off the slot was, or how long until one is free.
+/// Books a write and marks it sent (without sleeping to its slot: only the booking is looked at,
+/// though `sending` still waits for the write before it to be the interval old); returns how far
+/// off the slot was, or how long until one is free.
 async fn book(pacer: &Pacer) -> Result<Duration, Duration> {
     match pacer.book_write(KEY, HORIZON).await.unwrap() {
         Slot::Booked { id, at } => {
@@ -111,4 +112,62 @@ async fn a_block_that_has_ended_blocks_nothing() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(pacer.blocked_for(KEY).await.unwrap(), None);
     assert!(book(&pacer).await.is_ok());
+}
+
+fn booked(slot: Slot) -> (i64, Instant) {
+    match slot {
+        Slot::Booked { id, at } => (id, at),
+        Slot::Wait(wait) => panic!("no slot within the horizon: {wait:?}"),
+    }
+}
+
+type Time = chrono::DateTime<chrono::Utc>;
+
+/// (when it was booked for, when it left) of a write.
+async fn sent_at(app: &TestApp, id: i64) -> (Time, Option<Time>) {
+    sqlx::query_as("SELECT written_at, sent_at FROM github_writes WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_write_waits_for_the_one_booked_before_it_to_have_left_the_interval_before() {
+    // Two replicas: the first books the slot now, the second the one after; the first's process
+    // wakes half a second late. The second's write still leaves the interval after the first's.
+    let (app, first) = pacer(300, 1000, 1000).await;
+    let second = Pacer::new(app.pool.clone(), &app.settings.github);
+    let (a, _) = booked(first.book_write(KEY, HORIZON).await.unwrap());
+    let (b, b_at) = booked(second.book_write(KEY, HORIZON).await.unwrap());
+    let sending = tokio::spawn(async move {
+        tokio::time::sleep_until(b_at).await;
+        second.sending(b).await.unwrap();
+    });
+    tokio::time::sleep_until(b_at + Duration::from_millis(200)).await;
+    assert!(
+        !sending.is_finished(),
+        "the second waits while the first has not left"
+    );
+    first.sending(a).await.unwrap();
+    sending.await.unwrap();
+    let ((_, a_sent), (_, b_sent)) = (sent_at(&app, a).await, sent_at(&app, b).await);
+    let gap = (b_sent.unwrap() - a_sent.unwrap()).num_milliseconds();
+    assert!(
+        gap >= 295,
+        "{gap} ms apart: the interval, less 5 ms for the usual wake-up"
+    );
+}
+
+#[tokio::test]
+async fn a_write_booked_and_never_sent_holds_the_next_back_about_a_second() {
+    let (app, pacer) = pacer(0, 1000, 1000).await;
+    // Its process died between booking and sending.
+    let (abandoned, _) = booked(pacer.book_write(KEY, HORIZON).await.unwrap());
+    let (next, _) = booked(pacer.book_write(KEY, HORIZON).await.unwrap());
+    pacer.sending(next).await.unwrap();
+    let ((booked_for, never), (_, sent)) = (sent_at(&app, abandoned).await, sent_at(&app, next).await);
+    assert!(never.is_none());
+    let held = (sent.unwrap() - booked_for).num_milliseconds();
+    assert!((1_000..3_000).contains(&held), "held back {held} ms");
 }

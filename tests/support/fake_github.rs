@@ -106,7 +106,8 @@ pub struct Limits {
     pub per_minute: usize,
     pub window: Duration,
     pub min_interval: Duration,
-    /// Timer jitter forgiven: a write this much early against the window is not a violation.
+    /// Timer jitter forgiven: a write this much early against the window or the interval is not
+    /// a violation.
     pub tolerance: Duration,
 }
 
@@ -391,7 +392,7 @@ fn carry_out(
         let too_soon = state
             .writes
             .last()
-            .is_some_and(|t| now.duration_since(*t) < limits.min_interval);
+            .is_some_and(|t| now.duration_since(*t) + limits.tolerance < limits.min_interval);
         if state.writes.len() >= limits.per_minute || too_soon {
             state.violations += 1;
             return secondary_limit(Some(1));
