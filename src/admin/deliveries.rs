@@ -129,6 +129,9 @@ pub struct Delivery {
     pub body_sha256: String,
     /// The body as JSON when it parses (it did at intake), else as text; `None` once deleted.
     pub body: Option<serde_json::Value>,
+    /// The body byte for byte as received (as text; intake takes only UTF-8 JSON), which is what
+    /// its signature and `body_sha256` are of.
+    pub raw_body: Option<String>,
     /// Other bodies sent under this id, kept and never applied.
     pub conflicts: Vec<Conflict>,
     /// What the event added to (or took from) its finding's count, once applied.
@@ -198,6 +201,10 @@ pub async fn get(pool: &PgPool, id: &str) -> Result<Delivery, AdminError> {
             job_last_error: row.job_last_error,
         }),
         body_sha256: hex::encode(row.body_sha256),
+        raw_body: row
+            .body
+            .as_deref()
+            .map(|bytes| String::from_utf8_lossy(bytes).into_owned()),
         body,
         conflicts,
         ledger,

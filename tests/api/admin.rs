@@ -169,6 +169,11 @@ async fn deliveries_are_listed_newest_first_and_shown_with_their_body_and_outcom
     assert_eq!(status, 200);
     let sent: Value = serde_json::from_slice(&bodies[1]).unwrap();
     assert_eq!(one["body"], sent, "the body as received");
+    assert_eq!(
+        one["raw_body"].as_str().unwrap().as_bytes(),
+        &bodies[1][..],
+        "byte for byte"
+    );
     assert_eq!(one["type"], INTRODUCED);
     assert_eq!(one["finding_id"], "RI-a");
     assert_eq!(one["ledger"]["delta"], 1);
