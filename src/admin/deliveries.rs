@@ -223,6 +223,7 @@ pub struct Replayed {
 /// Queues a stored event again: its job goes back to pending with no attempts spent, and the
 /// worker applies it and drives GitHub. The ledger still holds, so an event already counted is
 /// not counted twice; a replay brings GitHub in line with what the events say.
+#[tracing::instrument(skip_all, fields(delivery_id = %id))]
 pub async fn replay(pool: &PgPool, id: &str) -> Result<Replayed, AdminError> {
     let row = sqlx::query!(
         r#"SELECT e.body IS NULL AS "purged!", j.id AS "job_id?", j.status AS "status?"
@@ -259,7 +260,7 @@ pub async fn replay(pool: &PgPool, id: &str) -> Result<Replayed, AdminError> {
             "delivery {id} is {status} already: its job has not finished"
         )));
     }
-    tracing::info!(delivery_id = %id, job_id, was = %status, "delivery replayed");
+    tracing::info!(job_id, was = %status, "delivery replayed");
     Ok(Replayed {
         delivery_id: id.to_owned(),
         job_id,

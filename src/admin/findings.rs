@@ -156,6 +156,7 @@ pub struct Resync {
 /// Queues a sync of one finding now, ahead of other work. A finding whose issue a person deleted
 /// gets a new issue; one a person closed as not planned or duplicate is theirs (409): reopening
 /// the issue on GitHub brings it back.
+#[tracing::instrument(skip_all, fields(finding = %id))]
 pub async fn resync(pool: &PgPool, id: &str) -> Result<Resync, AdminError> {
     let mut tx = pool.begin().await?;
     let dismissed = sqlx::query_scalar!(
@@ -233,7 +234,7 @@ pub async fn resync(pool: &PgPool, id: &str) -> Result<Resync, AdminError> {
         }
     };
     tx.commit().await?;
-    tracing::info!(finding = %id, job_id, relinked, "resync queued");
+    tracing::info!(job_id, relinked, "resync queued");
     Ok(Resync {
         finding_id: id.to_owned(),
         job_id,

@@ -68,6 +68,7 @@ pub async fn list(pool: &PgPool, filter: &JobFilter) -> Result<Page<JobRow>, Adm
 }
 
 /// A dead or skipped job goes back to pending with its attempts reset, due now.
+#[tracing::instrument(skip_all, fields(job_id = id))]
 pub async fn retry(pool: &PgPool, id: i64) -> Result<JobRow, AdminError> {
     let retried = sqlx::query_scalar!(
         r#"UPDATE sync_jobs SET status = 'pending', attempts = 0, next_attempt_at = now(),
@@ -82,11 +83,7 @@ pub async fn retry(pool: &PgPool, id: i64) -> Result<JobRow, AdminError> {
     let job = get(pool, id).await?;
     match retried {
         Some(_) => {
-            tracing::info!(
-                job_id = id,
-                finding = job.finding_id.as_deref().unwrap_or(""),
-                "job retried"
-            );
+            tracing::info!(finding = job.finding_id.as_deref().unwrap_or(""), "job retried");
             Ok(job)
         }
         None => Err(AdminError::Conflict(format!(
@@ -112,6 +109,7 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<JobRow, AdminError> {
 
 /// Retries every job with `status` (dead or skipped), of one finding if given, in batches;
 /// `progress` hears how many so far. Returns how many were retried.
+#[tracing::instrument(skip_all, fields(status = %status, finding = finding.unwrap_or("")))]
 pub async fn retry_all(
     pool: &PgPool,
     status: &str,
@@ -144,7 +142,7 @@ pub async fn retry_all(
             break;
         }
     }
-    tracing::info!(status, finding = finding.unwrap_or(""), retried, "jobs retried");
+    tracing::info!(retried, "jobs retried");
     Ok(retried)
 }
 

@@ -91,7 +91,7 @@ pub async fn status(pool: &PgPool, github: &GitHubSettings) -> Result<Status, Ad
         .min()
         .unwrap_or_default();
     let left = budgets.iter().map(|b| b.writes_left_this_hour).min();
-    let drain_eta_seconds = drain_eta(waiting.findings, left, first_wait, github, pacer.sustained_rate());
+    let drain_eta_seconds = drain_eta(waiting.findings, left, first_wait, github);
     let count_of =
         |rows: &[(String, i64)], key: &str| rows.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n);
     let jobs: Vec<(String, i64)> = counts.into_iter().map(|r| (r.status, r.n)).collect();
@@ -116,14 +116,14 @@ pub async fn status(pool: &PgPool, github: &GitHubSettings) -> Result<Status, Ad
     })
 }
 
-/// `waiting` writes: what is left of this hour goes at the minute's pace, the rest at the
-/// hour's. A rough figure (a finding may need more than one write, a close and a comment).
+/// `waiting` writes: what is left of this hour goes at the minute's pace (or the interval's),
+/// the rest at the hour's. A rough figure (a finding may need more than one write, a close and
+/// a comment).
 fn drain_eta(
     waiting: i64,
     left_this_hour: Option<i64>,
     first_wait: Duration,
     github: &GitHubSettings,
-    sustained: f64,
 ) -> Option<f64> {
     if waiting <= 0 {
         return None;
@@ -135,9 +135,10 @@ fn drain_eta(
     } else {
         burst
     };
+    let sustained = burst.min(f64::from(github.writes_per_hour.max(1)) / 3600.0);
     let left = left_this_hour.unwrap_or(i64::from(github.writes_per_hour)).max(0);
     let now_part = waiting.min(left) as f64 / burst;
-    let later = (waiting - left).max(0) as f64 / sustained.max(f64::MIN_POSITIVE);
+    let later = (waiting - left).max(0) as f64 / sustained;
     Some(first_wait.as_secs_f64() + now_part + later)
 }
 
@@ -153,28 +154,24 @@ mod tests {
 
     #[test]
     fn nothing_waiting_has_no_eta() {
-        assert_eq!(
-            drain_eta(0, Some(500), Duration::ZERO, &github(), 500.0 / 3600.0),
-            None
-        );
+        assert_eq!(drain_eta(0, Some(500), Duration::ZERO, &github()), None);
     }
 
     #[test]
     fn the_eta_follows_the_minute_then_the_hour() {
         let g = github();
-        let sustained = 500.0 / 3600.0;
         // 80 writes within this hour's budget go one a second (80 a minute would allow more).
-        let eta = drain_eta(80, Some(500), Duration::ZERO, &g, sustained).unwrap();
+        let eta = drain_eta(80, Some(500), Duration::ZERO, &g).unwrap();
         assert!((eta - 80.0).abs() < 1e-6, "{eta}");
         // Without the interval, the minute's limit paces them: 160 take two minutes.
         let fast = GitHubSettings {
             min_write_interval: Duration::ZERO,
             ..g.clone()
         };
-        let eta = drain_eta(160, Some(500), Duration::ZERO, &fast, sustained).unwrap();
+        let eta = drain_eta(160, Some(500), Duration::ZERO, &fast).unwrap();
         assert!((eta - 120.0).abs() < 1e-6, "{eta}");
         // With the hour spent, each write waits for the hour's pace: 7.2 s apiece.
-        let eta = drain_eta(10, Some(0), Duration::from_secs(30), &g, sustained).unwrap();
+        let eta = drain_eta(10, Some(0), Duration::from_secs(30), &g).unwrap();
         assert!((eta - (30.0 + 72.0)).abs() < 1e-6, "{eta}");
     }
 }

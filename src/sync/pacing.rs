@@ -170,19 +170,6 @@ impl Pacer {
         Ok(budgets)
     }
 
-    /// Writes per second the limits allow when every slot is taken, over an hour.
-    pub fn sustained_rate(&self) -> f64 {
-        let interval = self.min_interval.as_secs_f64();
-        let by_interval = if interval > 0.0 {
-            1.0 / interval
-        } else {
-            f64::INFINITY
-        };
-        by_interval
-            .min(f64::from(self.per_minute) / 60.0)
-            .min(f64::from(self.per_hour) / 3600.0)
-    }
-
     /// The booked write goes out now, once the write booked before it has been gone for the
     /// minimum interval (less `SEND_SLACK`): slots are booked from one another's times, and the
     /// process holding the earlier one may have woken late (a busy machine, another replica),

@@ -171,3 +171,39 @@ async fn a_write_booked_and_never_sent_holds_the_next_back_about_a_second() {
     let held = (sent.unwrap() - booked_for).num_milliseconds();
     assert!((1_000..3_000).contains(&held), "held back {held} ms");
 }
+
+#[tokio::test]
+async fn the_budget_shown_says_what_is_left_when_the_next_write_may_go_and_any_pause() {
+    let (_app, paced) = pacer(0, 1000, 10).await;
+    for _ in 0..3 {
+        book(&paced).await.unwrap();
+    }
+    let budgets = paced.budgets().await.unwrap();
+    assert_eq!(budgets.len(), 1);
+    let budget = &budgets[0];
+    assert_eq!(
+        (
+            budget.key.as_str(),
+            budget.writes_last_hour,
+            budget.writes_left_this_hour
+        ),
+        (KEY, 3, 7)
+    );
+    assert!(budget.blocked_until.is_none(), "GitHub asked for nothing");
+    assert!(budget.next_write_at <= chrono::Utc::now(), "a write may go now");
+
+    paced.block(KEY, Duration::from_secs(30)).await.unwrap();
+    let budget = &paced.budgets().await.unwrap()[0];
+    let until = budget.blocked_until.expect("the pause is shown");
+    let ahead = (until - chrono::Utc::now()).num_seconds();
+    assert!((28..=30).contains(&ahead), "{ahead}");
+    assert!(budget.next_write_at >= until, "no write inside the pause");
+
+    let (_app, ended) = pacer(0, 1000, 10).await;
+    ended.block(KEY, Duration::from_millis(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(
+        ended.budgets().await.unwrap()[0].blocked_until.is_none(),
+        "a pause that ended is not shown"
+    );
+}

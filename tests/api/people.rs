@@ -320,6 +320,38 @@ async fn a_transfer_no_webhook_reported_is_learnt_from_githubs_301() {
 }
 
 #[tokio::test]
+async fn an_issue_that_keeps_moving_is_followed_once_per_sync_not_chased() {
+    let app = app_that(Learns::FromWebhooks, |_| {}).await;
+    deepsource(&app, "1", INTRODUCED, 1).await;
+    let number = app.github.transfer_as_person(SAMPLE_REPO, 1, "acme/tracker");
+    // GitHub keeps answering the write with a 301, even where the issue was just read.
+    let there = app.github.issue_location("acme/tracker", number);
+    for _ in 0..4 {
+        app.github
+            .fail_next("PATCH", crate::fake_github::Fault::Redirect(there.clone()));
+    }
+    let calls = app.github.calls().len();
+    app.deliver(&issue_event_with(
+        INTRODUCED,
+        "2",
+        FINDING,
+        1,
+        1_700_000_200,
+        |_| {},
+    ))
+    .await;
+    app.worker().run_once().await.unwrap();
+    let made: Vec<String> = app.github.calls()[calls..]
+        .iter()
+        .map(|c| c.method.clone())
+        .collect();
+    // The write's 301; one look (the old place's 301 followed to the new); the write there, 301
+    // again: the job waits for a retry rather than chasing the issue round and round.
+    assert_eq!(made, ["PATCH", "GET", "GET", "PATCH"]);
+    assert_eq!(app.job_of("2").await.0, "pending");
+}
+
+#[tokio::test]
 async fn reading_before_a_write_costs_reads_not_writes_and_webhooks_cost_neither() {
     for learns in BOTH {
         let app = app_that(learns, |_| {}).await;

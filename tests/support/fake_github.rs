@@ -85,6 +85,8 @@ pub enum Fault {
         field: &'static str,
         code: &'static str,
     },
+    /// 301 to this `Location`, as GitHub answers for an issue transferred away.
+    Redirect(String),
     /// Waits at the fake (as a slow network or a paused worker would) until released, then is
     /// carried out.
     Hold(Arc<Hold>),
@@ -375,6 +377,13 @@ fn carry_out(
         Some(Fault::SecondaryLimit { retry_after }) => return secondary_limit(*retry_after),
         Some(Fault::TooManyRequests) => return message(429, "Too Many Requests"),
         Some(Fault::Unauthorized) => return message(401, "Bad credentials"),
+        Some(Fault::Redirect(location)) => {
+            let mut response = answer(301, json!({ "message": "Moved Permanently", "url": location }));
+            response
+                .headers_mut()
+                .insert("location".parse().unwrap(), location.parse().unwrap());
+            return response;
+        }
         Some(Fault::Invalid {
             resource,
             field,

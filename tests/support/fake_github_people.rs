@@ -54,6 +54,14 @@ impl FakeGitHub {
         self.with_issue(repo, number, |issue, _| issue.deleted = true);
     }
 
+    /// The URL GitHub names an issue by in a 301's `Location` (by repository id, as after a
+    /// transfer).
+    pub fn issue_location(&self, repo: &str, number: i64) -> String {
+        let mut state = self.state.lock().unwrap();
+        let id = repository_id(&mut state, repo);
+        format!("{}/repositories/{id}/issues/{number}", state.base_url)
+    }
+
     /// Moves the issue to `to`, where it gets the next number; the old one answers 301.
     pub fn transfer_as_person(&self, repo: &str, number: i64, to: &str) -> i64 {
         let moved = self.with_issue(repo, number, |issue, _| issue.clone());
