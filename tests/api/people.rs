@@ -235,6 +235,16 @@ async fn labels_and_assignees_people_add_survive_every_update_close_and_reopen()
             "{labels:?}"
         );
         assert!(labels.contains(&"team/payments".to_owned()), "{labels:?}");
+
+        // The swap is remembered: the next update writes the body alone.
+        let before = app.github.calls().len();
+        deepsource(&app, "6", INTRODUCED, 1).await;
+        let label_calls: Vec<String> = app.github.calls()[before..]
+            .iter()
+            .filter(|c| c.path.contains("/labels"))
+            .map(|c| format!("{} {}", c.method, c.path))
+            .collect();
+        assert_eq!(label_calls, Vec::<String>::new(), "{learns:?}");
     }
 }
 
