@@ -98,6 +98,32 @@ pub async fn list(
         one_of("state", state, &STATES)?;
     }
     let after = filter.cursor.as_deref().map(decode_cursor).transpose()?;
+    let rows = select(pool, links, filter, after.as_deref(), None).await?;
+    Ok(Page::of(rows, filter.limit, |f: &FindingRow| f.id.clone()))
+}
+
+/// One finding, as listed.
+pub async fn get(pool: &PgPool, links: &Links, id: &str) -> Result<FindingRow, AdminError> {
+    let one = FindingFilter {
+        limit: 1,
+        ..Default::default()
+    };
+    select(pool, links, &one, None, Some(id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| AdminError::NotFound(format!("no finding {id}")))
+}
+
+/// The one query behind `list` and `get`: up to one more row than `filter.limit` (so a page
+/// knows whether another follows), after `after`, or only the finding `id`.
+async fn select(
+    pool: &PgPool,
+    links: &Links,
+    filter: &FindingFilter,
+    after: Option<&str>,
+    id: Option<&str>,
+) -> Result<Vec<FindingRow>, AdminError> {
     let rows = sqlx::query_as!(
         Row,
         r#"SELECT f.id, s.state AS "state!", nullif(split_part(f.repository_key, ':', 2), '') AS repository,
@@ -110,37 +136,18 @@ pub async fn list(
            WHERE ($1::text IS NULL OR s.state = $1)
              AND ($2::text IS NULL OR split_part(f.repository_key, ':', 2) = lower($2))
              AND ($3::text IS NULL OR f.id > $3)
+             AND ($5::text IS NULL OR f.id = $5)
            ORDER BY f.id
            LIMIT $4"#,
         filter.state,
         filter.repository.as_deref().map(str::trim),
         after,
-        filter.limit + 1
+        filter.limit + 1,
+        id
     )
     .fetch_all(pool)
     .await?;
-    let rows = rows.into_iter().map(|row| row.into_finding(links)).collect();
-    Ok(Page::of(rows, filter.limit, |f: &FindingRow| f.id.clone()))
-}
-
-/// One finding, as listed.
-pub async fn get(pool: &PgPool, links: &Links, id: &str) -> Result<FindingRow, AdminError> {
-    let row = sqlx::query_as!(
-        Row,
-        r#"SELECT f.id, s.state AS "state!", nullif(split_part(f.repository_key, ':', 2), '') AS repository,
-                  f.vcs_provider, f.vcs_url, f.issue_shortcode, f.issue_title, f.category, f.severity,
-                  f.analyzer_shortcode, f.open_occurrences, f.github_repo, f.github_issue_number,
-                  f.github_state, f.dismissed_reason, f.updated_at,
-                  (SELECT j.last_error FROM sync_jobs j WHERE j.finding_id = f.id
-                   ORDER BY j.id DESC LIMIT 1) AS last_error
-           FROM findings f JOIN finding_status s ON s.finding_id = f.id
-           WHERE f.id = $1"#,
-        id
-    )
-    .fetch_optional(pool)
-    .await?;
-    row.map(|row| row.into_finding(links))
-        .ok_or_else(|| AdminError::NotFound(format!("no finding {id}")))
+    Ok(rows.into_iter().map(|row| row.into_finding(links)).collect())
 }
 
 /// What a resync did.

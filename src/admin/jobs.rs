@@ -47,23 +47,7 @@ pub async fn list(pool: &PgPool, filter: &JobFilter) -> Result<Page<JobRow>, Adm
         ),
         None => None,
     };
-    let rows = sqlx::query_as!(
-        JobRow,
-        r#"SELECT j.id, j.status, j.finding_id, j.event_id AS delivery_id, e.event_type AS "event_type?",
-                  j.attempts, j.next_attempt_at, j.last_error, j.created_at, j.updated_at
-           FROM sync_jobs j LEFT JOIN webhook_events e ON e.id = j.event_id
-           WHERE ($1::text IS NULL OR j.status = $1)
-             AND ($2::text IS NULL OR j.finding_id = $2)
-             AND ($3::bigint IS NULL OR j.id < $3)
-           ORDER BY j.id DESC
-           LIMIT $4"#,
-        filter.status,
-        filter.finding,
-        before,
-        filter.limit + 1
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows = select(pool, filter, before, None).await?;
     Ok(Page::of(rows, filter.limit, |j: &JobRow| j.id.to_string()))
 }
 
@@ -94,17 +78,44 @@ pub async fn retry(pool: &PgPool, id: i64) -> Result<JobRow, AdminError> {
 }
 
 pub async fn get(pool: &PgPool, id: i64) -> Result<JobRow, AdminError> {
-    sqlx::query_as!(
+    let one = JobFilter {
+        limit: 1,
+        ..Default::default()
+    };
+    select(pool, &one, None, Some(id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| AdminError::NotFound(format!("no job {id}")))
+}
+
+/// The one query behind `list` and `get`: up to one more row than `filter.limit` (so a page
+/// knows whether another follows), older than `before`, or only the job `id`.
+async fn select(
+    pool: &PgPool,
+    filter: &JobFilter,
+    before: Option<i64>,
+    id: Option<i64>,
+) -> Result<Vec<JobRow>, AdminError> {
+    Ok(sqlx::query_as!(
         JobRow,
         r#"SELECT j.id, j.status, j.finding_id, j.event_id AS delivery_id, e.event_type AS "event_type?",
                   j.attempts, j.next_attempt_at, j.last_error, j.created_at, j.updated_at
            FROM sync_jobs j LEFT JOIN webhook_events e ON e.id = j.event_id
-           WHERE j.id = $1"#,
+           WHERE ($1::text IS NULL OR j.status = $1)
+             AND ($2::text IS NULL OR j.finding_id = $2)
+             AND ($3::bigint IS NULL OR j.id < $3)
+             AND ($5::bigint IS NULL OR j.id = $5)
+           ORDER BY j.id DESC
+           LIMIT $4"#,
+        filter.status,
+        filter.finding,
+        before,
+        filter.limit + 1,
         id
     )
-    .fetch_optional(pool)
-    .await?
-    .ok_or_else(|| AdminError::NotFound(format!("no job {id}")))
+    .fetch_all(pool)
+    .await?)
 }
 
 /// Retries every job with `status` (dead or skipped), of one finding if given, in batches;

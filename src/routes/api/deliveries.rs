@@ -2,7 +2,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use sqlx::PgPool;
 
-use super::Admin;
+use super::{listed, Admin};
 use crate::admin::{self, deliveries};
 use crate::error::ApiError;
 
@@ -29,10 +29,7 @@ pub async fn list(
         limit: admin::limit(query.limit)?,
     };
     let page = deliveries::list(&pool, &filter).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "deliveries": page.items,
-        "next_cursor": page.next_cursor,
-    })))
+    Ok(listed("deliveries", page))
 }
 
 /// `GET /api/deliveries/{id}`: the stored body and what became of it.

@@ -2,7 +2,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use sqlx::PgPool;
 
-use super::{job_id, Admin};
+use super::{job_id, listed, Admin};
 use crate::admin::{self, jobs, AdminError};
 use crate::error::ApiError;
 
@@ -28,10 +28,7 @@ pub async fn list(
         limit: admin::limit(query.limit)?,
     };
     let page = jobs::list(&pool, &filter).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "jobs": page.items,
-        "next_cursor": page.next_cursor,
-    })))
+    Ok(listed("jobs", page))
 }
 
 /// `GET /api/jobs/{id}`

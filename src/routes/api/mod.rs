@@ -3,11 +3,11 @@
 use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use secrecy::SecretString;
 
 use super::bearer::BearerToken;
-use crate::admin::AdminError;
+use crate::admin::{AdminError, Page};
 use crate::error::ApiError;
 
 mod deliveries;
@@ -67,6 +67,11 @@ pub fn scope() -> actix_web::Scope {
                 "no such admin route".into(),
             )))
         }))
+}
+
+/// A page of a list as every list route answers it: `{"<name>": [...], "next_cursor": ...}`.
+fn listed<T: serde::Serialize>(name: &str, page: Page<T>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ name: page.items, "next_cursor": page.next_cursor }))
 }
 
 /// A job id from the path.
