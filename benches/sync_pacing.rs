@@ -29,6 +29,7 @@ async fn main() -> anyhow::Result<()> {
         window: Duration::from_secs(1),
         min_interval: Duration::ZERO,
         tolerance: Duration::from_millis(2),
+        interval_tolerance: Duration::ZERO,
     });
     let mut settings = Settings::from_lookup(|name| match name {
         "DATABASE_URL" => Some(database_url.clone()),

@@ -278,6 +278,7 @@ async fn a_backfill_of_250_findings_is_paced_within_githubs_limits_most_severe_f
         window: std::time::Duration::from_millis(100),
         min_interval: std::time::Duration::from_millis(4),
         tolerance: std::time::Duration::from_millis(2),
+        interval_tolerance: std::time::Duration::ZERO,
     });
     let fake = FakeDeepSource::start();
     let severities = ["MINOR", "MAJOR", "CRITICAL"];

@@ -107,6 +107,7 @@ fn paced(github: &FakeGitHub) -> [(&'static str, &'static str); 4] {
         window: Duration::from_secs(1),
         min_interval: Duration::from_millis(150),
         tolerance: Duration::from_millis(60),
+        interval_tolerance: Duration::from_millis(60),
     });
     [
         ("GITHUB_MIN_WRITE_INTERVAL_MS", "150"),
