@@ -92,8 +92,6 @@ pub async fn status(pool: &PgPool, github: &GitHubSettings) -> Result<Status, Ad
         .unwrap_or_default();
     let left = budgets.iter().map(|b| b.writes_left_this_hour).min();
     let drain_eta_seconds = drain_eta(waiting.findings, left, first_wait, github);
-    let count_of =
-        |rows: &[(String, i64)], key: &str| rows.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n);
     let jobs: Vec<(String, i64)> = counts.into_iter().map(|r| (r.status, r.n)).collect();
     let states: Vec<(String, i64)> = by_state.into_iter().map(|r| (r.state, r.n)).collect();
     Ok(Status {
@@ -101,7 +99,7 @@ pub async fn status(pool: &PgPool, github: &GitHubSettings) -> Result<Status, Ad
         queue: Queue {
             jobs: super::jobs::STATUSES
                 .iter()
-                .map(|s| (s.to_string(), count_of(&jobs, s)))
+                .map(|s| (s.to_string(), count(&jobs, s)))
                 .collect(),
             findings_waiting: waiting.findings,
             oldest_pending_age_seconds: waiting.oldest,
@@ -110,10 +108,34 @@ pub async fn status(pool: &PgPool, github: &GitHubSettings) -> Result<Status, Ad
         drain_eta_seconds,
         findings: super::findings::STATES
             .iter()
-            .map(|s| (s.to_string(), count_of(&states, s)))
+            .map(|s| (s.to_string(), count(&states, s)))
             .collect(),
         snapshots,
     })
+}
+
+/// The count under `key` in one of the status's lists (0 when absent).
+pub fn count(pairs: &[(String, i64)], key: &str) -> i64 {
+    pairs.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n)
+}
+
+/// How long until the credential's next write may go; `None` when it may go now (within half a
+/// second: not worth saying).
+pub fn next_write_in(budget: &Budget, now: DateTime<Utc>) -> Option<Duration> {
+    (budget.next_write_at - now)
+        .to_std()
+        .ok()
+        .filter(|wait| *wait > Duration::from_millis(500))
+}
+
+/// A span as people read it, to the second: `4m 2s`.
+pub fn span(seconds: f64) -> String {
+    humantime::format_duration(Duration::from_secs(seconds.max(0.0).round() as u64)).to_string()
+}
+
+/// A moment as the status shows it: `2026-12-01 18:59:08 UTC`.
+pub fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// `waiting` writes: what is left of this hour goes at the minute's pace (or the interval's),

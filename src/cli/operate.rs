@@ -1,12 +1,12 @@
 //! The operator commands: `status`, `jobs`, `retry`, `replay`, `resync`. Each does what the admin
 //! API route of the same name does (`admin/`), against the database in the settings.
 use std::io::IsTerminal;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::PgPool;
 
+use crate::admin::status::{next_write_in, span, time};
 use crate::admin::{self, deliveries, findings, jobs, AdminError};
 use crate::configuration::{GitHubAuth, Settings};
 use crate::db;
@@ -57,11 +57,9 @@ pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
         println!("{:<10} no write made yet", "github");
     }
     for budget in &status.github {
-        let next = match (budget.next_write_at - now).to_std() {
-            Ok(wait) if wait > Duration::from_millis(500) => {
-                format!("next write in {}", span(wait.as_secs_f64()))
-            }
-            _ => "a write may go now".to_owned(),
+        let next = match next_write_in(budget, now) {
+            Some(wait) => format!("next write in {}", span(wait.as_secs_f64())),
+            None => "a write may go now".to_owned(),
         };
         let blocked = budget.blocked_until.map_or(String::new(), |t| {
             format!(" (GitHub asked for a pause until {})", t.format("%H:%M:%S UTC"))
@@ -174,7 +172,7 @@ pub async fn replay(settings: &Settings, since: &str, event_type: Option<&str>) 
     bar.finish();
     println!(
         "{replayed} deliveries received since {} queued again{}",
-        since.format("%Y-%m-%d %H:%M:%S UTC"),
+        time(since),
         match passed {
             0 => String::new(),
             n => format!(" ({n} were being applied already)"),
@@ -249,14 +247,6 @@ fn counts(pairs: &[(String, i64)]) -> String {
         .join(", ")
 }
 
-fn span(seconds: f64) -> String {
-    humantime::format_duration(Duration::from_secs(seconds.max(0.0).round() as u64)).to_string()
-}
-
 fn ago(now: DateTime<Utc>, at: DateTime<Utc>) -> String {
-    format!(
-        "{} ({} ago)",
-        at.format("%Y-%m-%d %H:%M:%S UTC"),
-        span((now - at).num_seconds() as f64)
-    )
+    format!("{} ({} ago)", time(at), span((now - at).num_seconds() as f64))
 }

@@ -5,7 +5,7 @@ use maud::{html, Markup, DOCTYPE};
 use crate::admin::deliveries::DeliveryRow;
 use crate::admin::findings::FindingRow;
 use crate::admin::jobs::JobRow;
-use crate::admin::status::Status;
+use crate::admin::status::{count, next_write_in, span, time, Status};
 
 /// Readable on a phone: one column, tables that scroll sideways rather than squeeze.
 const STYLE: &str = "
@@ -72,18 +72,6 @@ pub struct Dashboard<'a> {
     pub notice: Option<&'a str>,
 }
 
-fn span(seconds: f64) -> String {
-    humantime::format_duration(std::time::Duration::from_secs(seconds.max(0.0).round() as u64)).to_string()
-}
-
-fn time(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
-fn count(pairs: &[(String, i64)], key: &str) -> i64 {
-    pairs.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n)
-}
-
 pub fn dashboard(d: &Dashboard<'_>) -> Markup {
     let s = d.status;
     let healthy = count(&s.queue.jobs, "dead") == 0 && count(&s.findings, "failed") == 0;
@@ -115,9 +103,9 @@ pub fn dashboard(d: &Dashboard<'_>) -> Markup {
                 @for budget in &s.github {
                     div.card { "GitHub budget" b { (budget.writes_left_this_hour) " writes left" }
                         "this hour; next write "
-                        @match (budget.next_write_at - d.now).to_std() {
-                            Ok(wait) if wait.as_millis() > 500 => { "in " (span(wait.as_secs_f64())) }
-                            _ => { "now" }
+                        @match next_write_in(budget, d.now) {
+                            Some(wait) => { "in " (span(wait.as_secs_f64())) }
+                            None => { "now" }
                         }
                         @if let Some(until) = budget.blocked_until { " (GitHub asked for a pause until " (time(until)) ")" } }
                 }
