@@ -99,15 +99,16 @@ impl Drop for Replica {
 /// the interval. The fake times its handler, after the trip from the replica's `sending`
 /// through its HTTP client, the loopback and the fake's one worker thread: with three debug-build
 /// replicas, their Postgres and the rest of the suite on two cores, that trip was seen to differ
-/// by up to ~45 ms between two writes, so 60 ms is forgiven (noise against GitHub's real second);
-/// the spacing the replicas kept is checked exactly in the database.
+/// by up to ~45 ms between two writes, and more than 60 ms once in a full suite run, so the fake
+/// forgives 100 ms of the interval (it still catches writes sent together) and the spacing the
+/// replicas kept is checked exactly in the database.
 fn paced(github: &FakeGitHub) -> [(&'static str, &'static str); 4] {
     github.set_limits(Limits {
         per_minute: 8,
         window: Duration::from_secs(1),
         min_interval: Duration::from_millis(150),
         tolerance: Duration::from_millis(60),
-        interval_tolerance: Duration::from_millis(60),
+        interval_tolerance: Duration::from_millis(100),
     });
     [
         ("GITHUB_MIN_WRITE_INTERVAL_MS", "150"),
