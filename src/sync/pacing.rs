@@ -178,8 +178,18 @@ impl Pacer {
     /// close behind; lateness within the timer's 1 ms granularity is not carried forward, or
     /// every write would drift the schedule. An earlier write that never left (its process died
     /// between booking and sending) holds the next back only until `ABANDONED_AFTER` past its slot.
+    ///
+    /// The stamp is committed without waiting for the WAL to reach disk: the write leaves right
+    /// after the commit, so a flush delayed by other work on the server (a checkpoint, a database
+    /// being created) would make it leave that much later than its stamp says, and the next
+    /// replica, timing itself from the stamp, would follow it too closely. A stamp a crash of
+    /// Postgres loses only makes the next write wait `ABANDONED_AFTER`.
     pub async fn sending(&self, booked: i64) -> Result<(), sqlx::Error> {
         loop {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
             let wait = sqlx::query_scalar!(
                 r#"WITH me AS (SELECT id, budget_key FROM github_writes WHERE id = $1),
                         prev AS (
@@ -208,8 +218,9 @@ impl Pacer {
                 ABANDONED_AFTER.as_secs_f64(),
                 SEND_SLACK.as_secs_f64()
             )
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
+            tx.commit().await?;
             match wait {
                 None => return Ok(()),
                 // At least a millisecond, so a wait that rounds to nothing cannot spin.

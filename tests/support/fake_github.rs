@@ -135,7 +135,8 @@ struct State {
     calls: Vec<Call>,
     writes: Vec<Instant>,
     limits: Limits,
-    violations: usize,
+    /// What each write that broke the limits broke, in the order they came.
+    violations: Vec<String>,
     stale_search: bool,
     /// As GitHub does for callers without push access: labels on a create are dropped.
     drop_labels_on_create: bool,
@@ -245,7 +246,12 @@ impl FakeGitHub {
     }
 
     pub fn violations(&self) -> usize {
-        self.state.lock().unwrap().violations
+        self.state.lock().unwrap().violations.len()
+    }
+
+    /// Why each violation was one, for a failing assertion to show.
+    pub fn violation_reasons(&self) -> Vec<String> {
+        self.state.lock().unwrap().violations.clone()
     }
 }
 
@@ -401,12 +407,20 @@ fn carry_out(
         state
             .writes
             .retain(|t| now.duration_since(*t) + limits.tolerance < limits.window);
-        let too_soon = state
-            .writes
-            .last()
-            .is_some_and(|t| now.duration_since(*t) + limits.interval_tolerance < limits.min_interval);
-        if state.writes.len() >= limits.per_minute || too_soon {
-            state.violations += 1;
+        let since_last = state.writes.last().map(|t| now.duration_since(*t));
+        let violation = if state.writes.len() >= limits.per_minute {
+            Some(format!(
+                "{} writes within {:?}",
+                state.writes.len() + 1,
+                limits.window
+            ))
+        } else {
+            since_last
+                .filter(|gap| *gap + limits.interval_tolerance < limits.min_interval)
+                .map(|gap| format!("a write {gap:?} after the one before"))
+        };
+        if let Some(violation) = violation {
+            state.violations.push(violation);
             return secondary_limit(Some(1));
         }
         state.writes.push(now);
