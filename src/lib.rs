@@ -1,4 +1,5 @@
 pub mod admin;
+pub mod autofix;
 pub mod backfill;
 pub mod cli;
 pub mod configuration;

@@ -22,7 +22,7 @@ const SNAPSHOT_QUERY: &str =
       pageInfo { hasNextPage endCursor }
       edges { node {
         id
-        issue { shortcode title category severity shortDescription analyzer { shortcode name } }
+        issue { shortcode title category severity shortDescription autofixAvailable analyzer { shortcode name } }
         occurrences(first: 100) {
           totalCount
           pageInfo { hasNextPage endCursor }
@@ -68,6 +68,8 @@ pub struct OpenFinding {
     pub short_description: String,
     pub analyzer_shortcode: String,
     pub analyzer_name: String,
+    /// DeepSource can fix it itself; `None` where the API did not say.
+    pub autofix_available: Option<bool>,
     pub occurrences: Vec<Location>,
 }
 
@@ -220,6 +222,7 @@ fn open_finding(node: &Value) -> Result<(OpenFinding, Option<String>), SnapshotE
         short_description: text(&issue["shortDescription"]),
         analyzer_shortcode: text(&issue["analyzer"]["shortcode"]),
         analyzer_name: text(&issue["analyzer"]["name"]),
+        autofix_available: issue["autofixAvailable"].as_bool(),
         occurrences: occurrences.edges.iter().map(location).collect(),
         id,
     };

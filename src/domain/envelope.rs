@@ -56,6 +56,9 @@ pub enum EnvelopeError {
 pub const MAX_KEY_BYTES: usize = 1024;
 
 pub const SYNC_EVENT_TYPES: [&str; 2] = ["repository_issue.introduced", "repository_issue.resolved"];
+/// Names the pull request an Autofix run opened; its job records it (`autofix/`), with no
+/// finding of its own: it may concern several findings, or one not seen yet.
+pub const AUTOFIX_EVENT_TYPE: &str = "autofix_run.updated";
 
 impl Envelope {
     pub fn parse(body: &[u8], received_at: DateTime<Utc>) -> Result<Self, EnvelopeError> {
@@ -96,9 +99,9 @@ impl Envelope {
         })
     }
 
-    /// Issue events are the ones the sync worker acts on, so they get a job.
+    /// Issue events and Autofix results are the ones the sync worker acts on, so they get a job.
     pub fn needs_sync(&self) -> bool {
-        SYNC_EVENT_TYPES.contains(&self.event_type.as_str())
+        SYNC_EVENT_TYPES.contains(&self.event_type.as_str()) || self.event_type == AUTOFIX_EVENT_TYPE
     }
 }
 

@@ -6,7 +6,7 @@ mod repository_ref;
 mod signature;
 
 pub use delivery_id::DeliveryId;
-pub use envelope::{Envelope, EnvelopeError, EventTime, SYNC_EVENT_TYPES};
+pub use envelope::{Envelope, EnvelopeError, EventTime, AUTOFIX_EVENT_TYPE, SYNC_EVENT_TYPES};
 pub use repo_slug::RepoSlug;
 pub use repository_ref::RepositoryRef;
 pub use signature::{Signature, SignatureError, SignatureVerifier, WebhookSecret};

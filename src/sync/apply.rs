@@ -116,8 +116,9 @@ async fn apply_event(
     sqlx::query!(
         r#"INSERT INTO findings (id, repository_id, repository_name, vcs_provider, vcs_url, default_branch,
                                  issue_shortcode, issue_title, issue_description, category,
-                                 analyzer_shortcode, analyzer_name, metadata_time, repository_key)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                 analyzer_shortcode, analyzer_name, metadata_time, repository_key,
+                                 autofix_available)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
            ON CONFLICT (id) DO UPDATE SET
                repository_key = COALESCE(EXCLUDED.repository_key, findings.repository_key),
                repository_id = COALESCE(NULLIF(EXCLUDED.repository_id, ''), findings.repository_id),
@@ -131,6 +132,7 @@ async fn apply_event(
                category = COALESCE(NULLIF(EXCLUDED.category, ''), findings.category),
                analyzer_shortcode = COALESCE(NULLIF(EXCLUDED.analyzer_shortcode, ''), findings.analyzer_shortcode),
                analyzer_name = COALESCE(NULLIF(EXCLUDED.analyzer_name, ''), findings.analyzer_name),
+               autofix_available = COALESCE(EXCLUDED.autofix_available, findings.autofix_available),
                metadata_time = EXCLUDED.metadata_time,
                updated_at = now()
            WHERE findings.metadata_time <= EXCLUDED.metadata_time"#,
@@ -147,7 +149,8 @@ async fn apply_event(
         o.analyzer_shortcode,
         o.analyzer_name,
         event.event_time,
-        RepositoryRef::from_vcs(&o.vcs_provider, &o.vcs_url).map(|r| r.key())
+        RepositoryRef::from_vcs(&o.vcs_provider, &o.vcs_url).map(|r| r.key()),
+        o.autofix_available
     )
     .execute(&mut *conn)
     .await?;

@@ -67,6 +67,8 @@ pub struct Issue {
     pub category: Option<String>,
     #[serde(default)]
     pub analyzer: Option<Analyzer>,
+    #[serde(default)]
+    pub autofix_available: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -106,6 +108,8 @@ pub struct FindingFields {
     pub category: String,
     pub analyzer_shortcode: String,
     pub analyzer_name: String,
+    /// `None` where the event did not say.
+    pub autofix_available: Option<bool>,
     pub occurrences: Vec<Occurrence>,
 }
 
@@ -186,6 +190,7 @@ impl From<RepositoryIssue> for FindingFields {
             category: issue.category.unwrap_or_default(),
             analyzer_shortcode: analyzer.shortcode.unwrap_or_default(),
             analyzer_name: analyzer.name.unwrap_or_default(),
+            autofix_available: issue.autofix_available,
             occurrences: o.occurrences.unwrap_or_default(),
         }
     }

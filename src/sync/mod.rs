@@ -7,6 +7,7 @@ mod driver;
 mod dry_run;
 mod due;
 mod event;
+mod fix_lines;
 mod github;
 mod github_errors;
 mod github_search;
@@ -113,6 +114,7 @@ impl Worker {
     )]
     pub async fn run_once(&self) -> Result<Option<usize>, WorkerError> {
         store::fail_jobs_without_finding(&self.pool).await?;
+        crate::autofix::record::record_pending(&self.pool).await?;
         let Some(claim) = lease::claim(&self.pool, self.lease).await? else {
             return Ok(None);
         };

@@ -2,6 +2,7 @@
 //! (`neutralise.rs`), then every field is fitted to GitHub's limits (`limits.rs`).
 use sha2::{Digest, Sha256};
 
+use super::fix_lines::fix_lines;
 use super::limits::{self, cut, BodyParts, MAX_FACT_CHARS};
 use super::locations::grouped_locations;
 use super::markers::current_marker;
@@ -118,6 +119,11 @@ pub fn render(finding: &Finding, issues: &IssueSettings) -> IssueContent {
     }
     if let Some(number) = finding.previous_issues.last() {
         facts.push_str(&format!("Previously tracked in #{number}.\n\n"));
+    }
+    // Only while open: a closed issue has nothing left to fix, and a fix from before it closed
+    // is not shown again should it reopen (`fixes_cleared_at`).
+    if finding.open_occurrences > 0 {
+        facts.push_str(&fix_lines(finding));
     }
     let footer = format!(
         "<sub>Kept in sync with DeepSource by deepsource-sync; edits to this description are overwritten.</sub>\n{}\n",
@@ -365,5 +371,20 @@ pub(crate) mod tests {
         f.open_occurrences = 3;
         assert_ne!(a.hash(), render(&f, &IssueSettings::default()).hash());
         assert_eq!(a.hash(), render(&finding(), &IssueSettings::default()).hash());
+    }
+
+    #[test]
+    fn a_closed_findings_issue_names_no_fix() {
+        let mut f = finding();
+        f.fixes = vec![crate::autofix::ProposedFix {
+            number: 12,
+            title: "t".into(),
+            status: crate::autofix::FixStatus::Merged,
+        }];
+        assert!(render(&f, &IssueSettings::default())
+            .body
+            .contains("**Fix merged:**"));
+        f.open_occurrences = 0;
+        assert!(!render(&f, &IssueSettings::default()).body.contains("Fix"));
     }
 }

@@ -93,17 +93,21 @@ pub async fn apply_snapshot(
                                   WHERE j.finding_id = $1 AND e.received_at >= $2) AS late
                ),
                before AS (
-                   SELECT open_occurrences, locations, issue_title, severity FROM findings WHERE id = $1
+                   SELECT open_occurrences, locations, issue_title, severity, autofix_available
+                   FROM findings WHERE id = $1
                )
                INSERT INTO findings AS f (id, repository_id, repository_name, vcs_provider, vcs_url,
                                           default_branch, issue_shortcode, issue_title, issue_description,
                                           category, analyzer_shortcode, analyzer_name, metadata_time,
                                           open_occurrences, locations, locations_time, repository_key,
-                                          severity, snapshot_began_at, unsynced_under)
-               VALUES ($1, '', $3, $4, $5, '', $6, $7, $8, $9, $10, $11, $2, $12, $13, $2, $14, $15, $2, '')
+                                          severity, snapshot_began_at, unsynced_under, autofix_available)
+               VALUES ($1, '', $3, $4, $5, '', $6, $7, $8, $9, $10, $11, $2, $12, $13, $2, $14, $15, $2, '', $16)
                ON CONFLICT (id) DO UPDATE SET
                    repository_key = EXCLUDED.repository_key,
                    severity = EXCLUDED.severity,
+                   autofix_available = CASE WHEN f.metadata_time <= $2
+                                            THEN COALESCE(EXCLUDED.autofix_available, f.autofix_available)
+                                            ELSE COALESCE(f.autofix_available, EXCLUDED.autofix_available) END,
                    -- What DeepSource says now is newer than any event received before it began.
                    issue_title = CASE WHEN f.metadata_time <= $2 AND EXCLUDED.issue_title <> ''
                                       THEN EXCLUDED.issue_title ELSE f.issue_title END,
@@ -124,7 +128,9 @@ pub async fn apply_snapshot(
                          (SELECT open_occurrences FROM before) IS DISTINCT FROM f.open_occurrences
                              OR (SELECT locations FROM before) IS DISTINCT FROM f.locations
                              OR (SELECT issue_title FROM before) IS DISTINCT FROM f.issue_title
-                             OR (SELECT severity FROM before) IS DISTINCT FROM f.severity AS "changed!""#,
+                             OR (SELECT severity FROM before) IS DISTINCT FROM f.severity
+                             OR (SELECT autofix_available FROM before) IS DISTINCT FROM f.autofix_available
+                             AS "changed!""#,
             finding.id,
             began_at,
             repository.name,
@@ -139,7 +145,8 @@ pub async fn apply_snapshot(
             finding.occurrences.len() as i64,
             Json(locations(finding)) as _,
             key,
-            finding.severity
+            finding.severity,
+            finding.autofix_available
         )
         .fetch_one(&mut *tx)
         .await?;

@@ -9,6 +9,9 @@ use sqlx::PgPool;
 
 use super::event::Occurrence;
 use super::lease::{fenced, Lease, StoreError};
+use crate::autofix::record::shown_fixes;
+use crate::autofix::ProposedFix;
+use crate::domain::AUTOFIX_EVENT_TYPE;
 
 /// A job is tried this many times; then it is `dead` with its last error, so a finding is never
 /// retried forever.
@@ -54,6 +57,10 @@ pub struct Finding {
     pub github_text_hash: Option<String>,
     /// Why the issue is closed, in its body when state comments are off; set by the driver.
     pub state_note: Option<String>,
+    /// DeepSource says it can fix this issue itself.
+    pub autofix_available: Option<bool>,
+    /// Autofix pull requests that fix it, newest first (`autofix/record.rs`).
+    pub fixes: Vec<ProposedFix>,
 }
 
 /// How a claimed job ends this round.
@@ -77,7 +84,11 @@ pub async fn fail_jobs_without_finding(pool: &PgPool) -> Result<u64, sqlx::Error
         r#"UPDATE sync_jobs
            SET status = 'dead', attempts = attempts + 1, updated_at = now(),
                last_error = 'the event has no data.object.id, so it names no RepositoryIssue'
-           WHERE finding_id IS NULL AND status IN ('pending', 'running')"#
+           WHERE finding_id IS NULL AND status IN ('pending', 'running')
+             -- Autofix events name no finding of their own: `autofix/record.rs` takes them.
+             AND NOT EXISTS (SELECT 1 FROM webhook_events e
+                             WHERE e.id = sync_jobs.event_id AND e.event_type = $1)"#,
+        AUTOFIX_EVENT_TYPE
     )
     .execute(pool)
     .await?;
@@ -93,7 +104,7 @@ pub async fn load_finding(pool: &PgPool, id: &str, settle: Duration) -> Result<O
                   locations AS "locations: Json<Vec<Occurrence>>", github_repo, github_issue_number,
                   github_state, github_content_hash, create_started_at, pending_comment,
                   comment_started_at, previous_issues, severity, dismissed_reason,
-                  closed_by_person_with, github_labels, github_text_hash,
+                  closed_by_person_with, github_labels, github_text_hash, autofix_available,
                   EXTRACT(EPOCH FROM create_started_at + make_interval(secs => $2) - now())::float8
                       AS create_unsettled_secs,
                   EXTRACT(EPOCH FROM comment_started_at + make_interval(secs => $2) - now())::float8
@@ -104,8 +115,10 @@ pub async fn load_finding(pool: &PgPool, id: &str, settle: Duration) -> Result<O
     )
     .fetch_optional(pool)
     .await?;
+    let Some(r) = row else { return Ok(None) };
+    let fixes = shown_fixes(pool, id).await?;
     let left = |secs: Option<f64>| secs.filter(|s| *s > 0.0).map(Duration::from_secs_f64);
-    Ok(row.map(|r| Finding {
+    Ok(Some(Finding {
         id: r.id,
         repository_name: r.repository_name,
         vcs_provider: r.vcs_provider,
@@ -136,6 +149,8 @@ pub async fn load_finding(pool: &PgPool, id: &str, settle: Duration) -> Result<O
         github_labels: r.github_labels,
         github_text_hash: r.github_text_hash,
         state_note: None,
+        autofix_available: r.autofix_available,
+        fixes,
     }))
 }
 
@@ -198,6 +213,9 @@ pub async fn save_link(pool: &PgPool, lease: &Lease, link: Link<'_>) -> Result<(
                       -- person's completed close has been answered.
                       closed_by_person_with = CASE WHEN $5 = 'open' THEN NULL
                                                    ELSE closed_by_person_with END,
+                      -- Fixes proposed while the issue was open belong to that episode.
+                      fixes_cleared_at = CASE WHEN $5 = 'closed' AND github_state IS DISTINCT FROM 'closed'
+                                              THEN now() ELSE fixes_cleared_at END,
                       updated_at = now()
                WHERE id = $1 AND EXISTS (SELECT 1 FROM finding_leases
                                          WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,

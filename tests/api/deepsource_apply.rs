@@ -325,3 +325,24 @@ async fn a_backfill_of_250_findings_is_paced_within_githubs_limits_most_severe_f
         );
     }
 }
+
+#[tokio::test]
+async fn whether_deepsource_can_fix_a_finding_follows_the_newest_snapshot() {
+    let app = spawn_app().await;
+    let fake = FakeDeepSource::start();
+    let mut fixable = finding("RI-1", "GO-R0001", "MAJOR", "STYLE");
+    fixable.autofix_available = Some(true);
+    fake.set_open(SAMPLE_REPO, vec![fixable.clone()]);
+    reconcile(&app, &fake).await;
+    app.run_worker().await.unwrap();
+    assert!(body_of(&app, "GO-R0001")
+        .1
+        .contains("DeepSource can fix this automatically"));
+
+    fixable.autofix_available = Some(false);
+    fake.set_open(SAMPLE_REPO, vec![fixable]);
+    reconcile(&app, &fake).await;
+    app.run_worker().await.unwrap();
+    assert!(!body_of(&app, "GO-R0001").1.contains("can fix"));
+    assert_eq!(app.github.writes(), 2, "the create and one update");
+}

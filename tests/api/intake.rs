@@ -62,8 +62,11 @@ async fn every_sample_payload_is_stored_byte_for_byte() {
         assert_eq!(stored.event_type, event_type);
         assert_eq!(stored.event_time, event_time, "{file}");
     }
-    // Only the issue event is work for the sync worker.
-    assert_eq!(app.count_rows().await, (6, 1, 0));
+    // Only the issue event and the Autofix result are work for the sync worker.
+    assert_eq!(app.count_rows().await, (6, 2, 0));
+    let autofix = app.jobs_for("402328306801706043").await;
+    assert_eq!(autofix.len(), 1);
+    assert_eq!(autofix[0].finding_id, None, "it may concern several findings");
     let jobs = app.jobs_for("380143400734187723").await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(
@@ -82,7 +85,7 @@ async fn every_sample_payload_is_stored_byte_for_byte() {
         json,
         serde_json::json!({"id": "380143400734187723", "status": "stored"})
     );
-    assert_eq!(app.count_rows().await, (7, 2, 0));
+    assert_eq!(app.count_rows().await, (7, 3, 0));
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
 mod admin;
+mod autofix;
 mod backfill;
 mod cli;
 mod cli_operate;

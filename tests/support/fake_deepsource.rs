@@ -22,6 +22,8 @@ pub struct Finding {
     pub category: String,
     pub severity: String,
     pub analyzer: String,
+    /// `autofixAvailable`, left out of the answer when `None`.
+    pub autofix_available: Option<bool>,
     /// (path, begin line, end line)
     pub occurrences: Vec<(String, i64, i64)>,
 }
@@ -36,6 +38,7 @@ impl Finding {
             category: "BUG_RISK".into(),
             severity: severity.into(),
             analyzer: "python".into(),
+            autofix_available: None,
             occurrences: (1..=count as i64).map(|l| (file.to_owned(), l, l)).collect(),
         }
     }
@@ -151,14 +154,18 @@ fn occurrence(o: &(String, i64, i64)) -> Value {
 }
 
 fn repository_issue(f: &Finding) -> Value {
-    json!({
+    let mut node = json!({
         "id": f.id,
         "issue": { "shortcode": f.shortcode, "title": f.title, "category": f.category,
                    "severity": f.severity, "shortDescription": format!("About {}", f.shortcode),
                    "analyzer": { "shortcode": f.analyzer, "name": "Python" } },
         // As the real API: the first page of occurrences comes with the issue.
         "occurrences": connection(&f.occurrences, MAX_PAGE, &Value::Null, occurrence),
-    })
+    });
+    if let Some(available) = f.autofix_available {
+        node["issue"]["autofixAvailable"] = available.into();
+    }
+    node
 }
 
 async fn handle(
