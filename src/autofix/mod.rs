@@ -6,7 +6,7 @@ pub mod record;
 
 use serde_json::Value;
 
-use crate::domain::RepositoryRef;
+use crate::domain::{strip_nul, RepositoryRef};
 
 /// A title longer than this is cut on receipt; the issue body shows less still.
 const MAX_TITLE_CHARS: usize = 1_000;
@@ -75,7 +75,8 @@ pub struct ProposedFix {
 /// The pull request an `autofix_run.updated` names, or why the event changes nothing (a run
 /// still going or failed, one that committed its fix directly, fields missing or unknown).
 pub fn parse(body: &[u8]) -> Result<FixPullRequest, String> {
-    let event: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let mut event: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    strip_nul(&mut event);
     let run = event
         .pointer("/data/object")
         .filter(|o| o.is_object())
@@ -110,7 +111,7 @@ pub fn parse(body: &[u8]) -> Result<FixPullRequest, String> {
     let mut shortcodes: Vec<String> = issues
         .iter()
         .filter_map(|i| i.get("shortcode").and_then(Value::as_str))
-        .map(clean)
+        .map(str::to_owned)
         .filter(|s| !s.is_empty())
         .take(MAX_SHORTCODES)
         .collect();
@@ -124,8 +125,8 @@ pub fn parse(body: &[u8]) -> Result<FixPullRequest, String> {
         repository
             .get(name)
             .and_then(Value::as_str)
-            .map(clean)
             .unwrap_or_default()
+            .to_owned()
     };
     let repository_id = field("id");
     let repository_key = RepositoryRef::from_vcs(&field("vcsProvider"), &field("vcsUrl")).map(|r| r.key());
@@ -135,8 +136,8 @@ pub fn parse(body: &[u8]) -> Result<FixPullRequest, String> {
     let text = |name: &str| {
         pr.get(name)
             .and_then(Value::as_str)
-            .map(clean)
             .unwrap_or_default()
+            .to_owned()
     };
     Ok(FixPullRequest {
         repository_id,
@@ -147,11 +148,6 @@ pub fn parse(body: &[u8]) -> Result<FixPullRequest, String> {
         status,
         shortcodes,
     })
-}
-
-/// Postgres refuses NUL in text; it carries no meaning in a title or a shortcode.
-fn clean(s: &str) -> String {
-    s.replace('\0', "")
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::strip_nul;
+
 /// More occurrences than any repository has: a count beyond it is a broken event, not data.
 pub const MAX_OCCURRENCES: i64 = 10_000_000;
 
@@ -193,24 +195,6 @@ impl From<RepositoryIssue> for FindingFields {
             autofix_available: issue.autofix_available,
             occurrences: o.occurrences.unwrap_or_default(),
         }
-    }
-}
-
-/// Postgres refuses NUL in text and jsonb; it carries no meaning in a title or a path.
-fn strip_nul(value: &mut Value) {
-    match value {
-        Value::String(s) if s.contains('\0') => s.retain(|c| c != '\0'),
-        Value::Array(items) => items.iter_mut().for_each(strip_nul),
-        Value::Object(fields) => {
-            if fields.keys().any(|k| k.contains('\0')) {
-                *fields = std::mem::take(fields)
-                    .into_iter()
-                    .map(|(k, v)| (k.replace('\0', ""), v))
-                    .collect();
-            }
-            fields.values_mut().for_each(strip_nul);
-        }
-        _ => {}
     }
 }
 
