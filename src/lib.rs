@@ -10,6 +10,7 @@ pub mod error;
 pub mod github_webhooks;
 pub mod ingest;
 pub mod metrics;
+pub mod queue;
 pub mod reconcile;
 pub mod request_span;
 pub mod retention;

@@ -152,17 +152,17 @@ async fn record(
     findings.extend(concerned(conn, pr).await?);
     findings.sort();
     findings.dedup();
-    let queued = sqlx::query!(
-        r#"INSERT INTO sync_jobs (finding_id)
-           SELECT f.id FROM findings f
+    // Only findings whose issue is open show fixes; the rest would change nothing.
+    let shown = sqlx::query_scalar!(
+        r#"SELECT f.id FROM findings f
            WHERE f.id = ANY($1) AND f.github_issue_number IS NOT NULL AND f.github_state = 'open'
-             AND f.dismissed_reason IS NULL
-             AND NOT EXISTS (SELECT 1 FROM sync_jobs j WHERE j.finding_id = f.id AND j.status = 'pending')"#,
+             AND f.dismissed_reason IS NULL"#,
         &findings
     )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    .fetch_all(&mut *conn)
+    .await?;
+    let shown: Vec<(String, i16)> = shown.into_iter().map(|id| (id, 0)).collect();
+    let queued = crate::queue::queue_findings(conn, &shown).await?;
     tracing::info!(
         status = pr.status.as_str(),
         findings = findings.len(),

@@ -8,6 +8,6 @@ pub use crate::domain::RepositoryRef;
 pub use budget::{Budget, MAX_INLINE_WAIT};
 pub use client::{DeepSource, DeepSourceError};
 pub use snapshot::{
-    take as take_snapshot, take_with_progress as take_snapshot_with_progress, Location, OpenFinding,
-    Snapshot, SnapshotError,
+    take as take_snapshot, take_finding, take_with_progress as take_snapshot_with_progress, Location,
+    OpenFinding, Snapshot, SnapshotError,
 };

@@ -26,9 +26,23 @@ const SNAPSHOT_QUERY: &str =
         occurrences(first: 100) {
           totalCount
           pageInfo { hasNextPage endCursor }
-          edges { node { path beginLine beginColumn endLine endColumn title } }
+          edges { node { id path beginLine beginColumn endLine endColumn title } }
         }
       } }
+    }
+  }
+}";
+
+const FINDING_QUERY: &str = "query Finding($id: ID!) {
+  node(id: $id) {
+    ... on RepositoryIssue {
+      id
+      issue { shortcode title category severity shortDescription autofixAvailable analyzer { shortcode name } }
+      occurrences(first: 100) {
+        totalCount
+        pageInfo { hasNextPage endCursor }
+        edges { node { id path beginLine beginColumn endLine endColumn title } }
+      }
     }
   }
 }";
@@ -39,7 +53,7 @@ const OCCURRENCES_QUERY: &str = "query Occurrences($id: ID!, $after: String) {
       occurrences(first: 100, after: $after) {
         totalCount
         pageInfo { hasNextPage endCursor }
-        edges { node { path beginLine beginColumn endLine endColumn title } }
+        edges { node { id path beginLine beginColumn endLine endColumn title } }
       }
     }
   }
@@ -47,6 +61,8 @@ const OCCURRENCES_QUERY: &str = "query Occurrences($id: ID!, $after: String) {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Location {
+    /// DeepSource's id of the occurrence ("" where it sent none).
+    pub id: String,
     pub path: String,
     pub begin_line: Option<i64>,
     pub begin_column: Option<i64>,
@@ -128,6 +144,7 @@ fn text(value: &Value) -> String {
 fn location(edge: &Value) -> Location {
     let node = &edge["node"];
     Location {
+        id: text(&node["id"]),
         path: text(&node["path"]),
         begin_line: node["beginLine"].as_i64(),
         begin_column: node["beginColumn"].as_i64(),
@@ -204,6 +221,33 @@ pub async fn take_with_progress(
         findings,
         requests,
     })
+}
+
+/// One RepositoryIssue by its global id, with every one of its occurrences (`node(id:)`, paged):
+/// what a lookup after a `resolved` event asks. `None` when DeepSource shows no such node to the
+/// token, which is not the same as nothing open; the answer is complete or an error, as a
+/// snapshot's. Returns the requests it made beside it.
+#[tracing::instrument(skip_all, fields(finding = %id))]
+pub async fn take_finding(
+    client: &DeepSource,
+    id: &str,
+) -> Result<(Option<OpenFinding>, usize), SnapshotError> {
+    let data = client.query(FINDING_QUERY, json!({ "id": id })).await?;
+    if data["node"].is_null() {
+        return Ok((None, 1));
+    }
+    let (mut finding, more) = open_finding(&data["node"])?;
+    if finding.id != id {
+        return Err(SnapshotError::Incomplete(format!(
+            "asked for {id}, DeepSource answered {}",
+            finding.id
+        )));
+    }
+    let mut requests = 1;
+    if let Some(cursor) = more {
+        requests += more_occurrences(client, &mut finding, cursor).await?;
+    }
+    Ok((Some(finding), requests))
 }
 
 /// A RepositoryIssue node with its first page of occurrences, and the cursor to the next.

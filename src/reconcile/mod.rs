@@ -1,8 +1,10 @@
 //! Comparing a repository with DeepSource: a complete snapshot taken and applied, and what that
 //! leaves for the worker to do on GitHub, with how long GitHub's write budget makes it take.
+mod lookup;
 pub(crate) mod schedule;
 mod service;
 
+pub use lookup::LookupPass;
 pub use service::{Pass, Reconciler};
 
 use std::io::IsTerminal;

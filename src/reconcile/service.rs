@@ -20,7 +20,7 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// A replica holds a repository this long while comparing it; one that dies frees it then.
 const LEASE: Duration = Duration::from_secs(600);
 /// After DeepSource rejects the token, comparisons stop this long.
-const AUTH_PAUSE: Duration = Duration::from_secs(300);
+pub(super) const AUTH_PAUSE: Duration = Duration::from_secs(300);
 /// Repositories compared per pass, so a pass ends and events are read between them.
 const PER_PASS: usize = 10;
 
@@ -80,6 +80,15 @@ impl Reconciler {
             }
         }
         schedule::schedule_from_events(&self.pool, self.delay).await?;
+        let looked = super::lookup::run_due(&self.pool, &self.client).await?;
+        if looked.unauthorized {
+            tracing::error!(
+                pause_secs = AUTH_PAUSE.as_secs(),
+                "DeepSource REJECTED THE TOKEN (401): fix DEEPSOURCE_API_TOKEN; lookups and comparisons pause, findings are untouched"
+            );
+            self.paused_until = Some(Instant::now() + AUTH_PAUSE);
+            return Ok(pass);
+        }
         while pass.compared + pass.failed < PER_PASS {
             let Some((repository, token, attempts)) = schedule::claim(&self.pool, LEASE).await? else {
                 break;

@@ -6,8 +6,10 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 
 use super::driver::SyncError;
-use super::event::FindingEvent;
+use super::event::{FindingEvent, Occurrence};
+use super::known_locations;
 use super::lease::{self, Claim};
+use super::lookups as lookup;
 use super::store::MAX_ATTEMPTS;
 use crate::deepsource::RepositoryRef;
 
@@ -18,7 +20,8 @@ pub struct Applied {
     pub dead: Vec<(i64, String)>,
 }
 
-pub async fn apply_claim(pool: &PgPool, claim: &Claim) -> Result<Applied, SyncError> {
+/// `lookups`: DeepSource is asked for a finding's occurrences after a `resolved` event.
+pub async fn apply_claim(pool: &PgPool, claim: &Claim, lookups: bool) -> Result<Applied, SyncError> {
     let mut applied = Applied::default();
     let mut events = Vec::with_capacity(claim.jobs.len());
     for job in &claim.jobs {
@@ -65,7 +68,7 @@ pub async fn apply_claim(pool: &PgPool, claim: &Claim) -> Result<Applied, SyncEr
     lease::hold(&mut tx, &claim.lease).await?;
     let mut refused = None;
     for (_, event_id, event) in &events {
-        if let Err(e) = apply_event(&mut tx, event_id, event).await {
+        if let Err(e) = apply_event(&mut tx, event_id, event, lookups).await {
             refused = Some(e);
             break;
         }
@@ -85,7 +88,7 @@ pub async fn apply_claim(pool: &PgPool, claim: &Claim) -> Result<Applied, SyncEr
     lease::hold(&mut tx, &claim.lease).await?;
     for (job, event_id, event) in &events {
         let mut one = sqlx::Acquire::begin(&mut *tx).await?;
-        match apply_event(&mut one, event_id, event).await {
+        match apply_event(&mut one, event_id, event, lookups).await {
             Ok(_) => {
                 one.commit().await?;
                 applied.applicable.push(*job);
@@ -105,12 +108,14 @@ pub async fn apply_claim(pool: &PgPool, claim: &Claim) -> Result<Applied, SyncEr
 }
 
 /// Applies an event to its finding once, whatever the retries: its delta counts only when its
-/// ledger row is new. Metadata and locations are taken from the newest event seen; a field the
-/// newest event left out keeps the value an earlier event gave it.
+/// ledger row is new. Metadata is taken from the newest event seen (a field the newest event
+/// left out keeps the value an earlier event gave it); an `introduced` event's occurrences are
+/// added to those known (`known_locations.rs`), whatever the order events arrive in.
 async fn apply_event(
     conn: &mut PgConnection,
     event_id: &str,
     event: &FindingEvent,
+    lookups: bool,
 ) -> Result<bool, sqlx::Error> {
     let o = &event.object;
     sqlx::query!(
@@ -169,25 +174,46 @@ async fn apply_event(
     )
     .fetch_optional(&mut *conn)
     .await?;
-    if absorbed == Some(false) {
-        sqlx::query!(
-            r#"UPDATE findings SET
-                   open_occurrences = open_occurrences + $2,
-                   locations = CASE WHEN $3 AND (locations_time IS NULL OR locations_time <= $4)
-                                    THEN $5 ELSE locations END,
-                   locations_time = CASE WHEN $3 AND (locations_time IS NULL OR locations_time <= $4)
-                                         THEN $4 ELSE locations_time END,
-                   unsynced_under = '',
-                   updated_at = now()
-               WHERE id = $1"#,
-            o.id,
-            event.delta,
-            event.introduced,
-            event.event_time,
-            Json(&o.occurrences) as _
-        )
-        .execute(&mut *conn)
-        .await?;
+    if absorbed != Some(false) {
+        return Ok(absorbed.is_some());
     }
-    Ok(absorbed.is_some())
+    // The row is locked since the upsert above: nothing changes the locations in between.
+    let locations = match event.introduced && !o.occurrences.is_empty() {
+        true => {
+            let known = sqlx::query!(
+                r#"SELECT locations AS "locations: Json<Vec<Occurrence>>",
+                          locations_time IS NULL OR locations_time <= $2 AS "newer!"
+                   FROM findings WHERE id = $1 FOR UPDATE"#,
+                o.id,
+                event.event_time
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            let added = known_locations::add(&known.locations.0, &o.occurrences, known.newer);
+            Some(Json(added))
+        }
+        false => None,
+    };
+    let open_now = sqlx::query_scalar!(
+        r#"UPDATE findings SET
+               open_occurrences = open_occurrences + $2,
+               locations = COALESCE($3, locations),
+               locations_time = CASE WHEN $3::jsonb IS NULL THEN locations_time
+                                     ELSE GREATEST(locations_time, $4) END,
+               unsynced_under = '',
+               updated_at = now()
+           WHERE id = $1
+           RETURNING open_occurrences"#,
+        o.id,
+        event.delta,
+        locations as _,
+        event.event_time
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    // A `resolved` event cannot say which lines were fixed: DeepSource is asked soon after.
+    if lookups && !event.introduced && open_now > 0 {
+        lookup::request(&mut *conn, &o.id).await?;
+    }
+    Ok(true)
 }

@@ -239,14 +239,7 @@ pub async fn record(
     if matches!(decision, Decision::Reopened | Decision::Moved) {
         // Queued here, in the same transaction: a person's reopen is acted on even if no
         // DeepSource event follows.
-        sqlx::query!(
-            r#"INSERT INTO sync_jobs (finding_id)
-               SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM sync_jobs
-                                           WHERE finding_id = $1 AND status IN ('pending', 'running'))"#,
-            finding_id
-        )
-        .execute(&mut *conn)
-        .await?;
+        crate::queue::queue_finding(conn, finding_id).await?;
     }
     // Only what people changed is worth a line at INFO: a read before each write sees nothing
     // new most of the time.

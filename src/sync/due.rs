@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use crate::configuration::{GitHubAuth, GitHubSettings, IssueSettings, SyncSettings};
 use secrecy::ExposeSecret;
 
-/// Findings are queued this many at a time, each batch its own short statement.
+/// Findings are queued this many at a time, each batch its own short transaction.
 const BATCH: i64 = 500;
 
 /// Everything that decides whether and how a finding reaches GitHub: credentials (present, and
@@ -49,51 +49,44 @@ pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings, issues: &IssueS
 }
 
 /// Queues a reconciliation job for each finding that may be off GitHub under the settings with
-/// `fingerprint` and has no job queued already: left off under other settings (or not settled
-/// by any sync), or, whatever the last sync said, open occurrences without an open linked issue
-/// or an open issue with none. Walks the findings once, in id order and bounded batches, so it
-/// ends however many there are. Two workers starting together may both queue one finding; its
-/// jobs are claimed together, so it is still driven once. Returns how many it queued.
+/// `fingerprint` and has no pending job (`queue.rs`): left off under other settings (or not
+/// settled by any sync), or, whatever the last sync said, open occurrences without an open
+/// linked issue or an open issue with none. Walks the findings once, in id order and bounded
+/// batches, so it ends however many there are. Two workers starting together may both queue one
+/// finding; its jobs are claimed together, so it is still driven once. Returns how many it
+/// queued.
 #[tracing::instrument(skip_all, fields(fingerprint = %fingerprint))]
 pub async fn enqueue_due(pool: &PgPool, fingerprint: &str, min_occurrences: i64) -> Result<u64, sqlx::Error> {
     let mut after = String::new();
     let mut queued = 0;
     loop {
-        let batch = sqlx::query!(
-            r#"WITH candidates AS (
-                   SELECT f.id FROM findings f
-                   WHERE f.id > $2
-                     AND ((f.unsynced_under IS NOT NULL AND f.unsynced_under <> $1)
-                          OR (f.unsynced_under IS NULL
-                              -- What people decided is what the issue should show.
-                              AND f.dismissed_at IS NULL
-                              AND ((f.open_occurrences >= $4 AND f.github_state IS DISTINCT FROM 'open'
-                                    AND f.open_occurrences > COALESCE(f.closed_by_person_with, -1))
-                                   OR (f.open_occurrences < $4 AND f.github_state = 'open'))))
-                   ORDER BY f.id
-                   LIMIT $3
-               ),
-               queued AS (
-                   INSERT INTO sync_jobs (finding_id)
-                   SELECT c.id FROM candidates c
-                   WHERE NOT EXISTS (SELECT 1 FROM sync_jobs j
-                                     WHERE j.finding_id = c.id AND j.status IN ('pending', 'running'))
-                   RETURNING finding_id
-               )
-               SELECT (SELECT max(id) FROM candidates) AS last,
-                      (SELECT count(*) FROM queued) AS "queued!""#,
+        let mut tx = pool.begin().await?;
+        let batch = sqlx::query_scalar!(
+            r#"SELECT f.id FROM findings f
+               WHERE f.id > $2
+                 AND ((f.unsynced_under IS NOT NULL AND f.unsynced_under <> $1)
+                      OR (f.unsynced_under IS NULL
+                          -- What people decided is what the issue should show.
+                          AND f.dismissed_at IS NULL
+                          AND ((f.open_occurrences >= $4 AND f.github_state IS DISTINCT FROM 'open'
+                                AND f.open_occurrences > COALESCE(f.closed_by_person_with, -1))
+                               OR (f.open_occurrences < $4 AND f.github_state = 'open'))))
+               ORDER BY f.id
+               LIMIT $3"#,
             fingerprint,
             after,
             BATCH,
             min_occurrences
         )
-        .fetch_one(pool)
+        .fetch_all(&mut *tx)
         .await?;
-        queued += batch.queued as u64;
-        match batch.last {
-            Some(last) => after = last,
-            None => break,
-        }
+        let Some(last) = batch.last().cloned() else {
+            break;
+        };
+        let due: Vec<(String, i16)> = batch.into_iter().map(|id| (id, 0)).collect();
+        queued += crate::queue::queue_findings(&mut tx, &due).await?;
+        tx.commit().await?;
+        after = last;
     }
     if queued > 0 {
         tracing::info!(

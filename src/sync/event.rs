@@ -81,9 +81,12 @@ pub struct Analyzer {
     pub name: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Occurrence {
+    /// DeepSource's id of the occurrence, where it sent one; what tells two apart first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     #[serde(default)]
     pub path: Option<String>,
     #[serde(default)]

@@ -11,10 +11,12 @@ mod fix_lines;
 mod github;
 mod github_errors;
 mod github_search;
+mod known_locations;
 mod labels;
 mod lease;
 mod limits;
 mod locations;
+pub mod lookups;
 mod markers;
 mod neutralise;
 mod observe;
@@ -41,7 +43,7 @@ use lease::{Claim, Heartbeat, StoreError};
 pub use markers::marker;
 pub use neutralise::neutralise;
 pub use pacing::{Budget, Pacer, Slot};
-pub use snapshots::{apply_snapshot, snapshot_begins, SnapshotApplied};
+pub use snapshots::{apply_looked_up, apply_snapshot, snapshot_begins, SnapshotApplied};
 use store::JobEnd;
 pub use supervisor::{supervise, WorkerLiveness, WorkerState};
 
@@ -61,6 +63,9 @@ pub struct Worker {
     /// The longest one sync may take, well inside the lease: a worker that cannot renew its
     /// lease (a stalled database) still stops before another worker may take the finding.
     deadline: Duration,
+    /// With a DeepSource token, a `resolved` event's finding has its occurrences looked up
+    /// (`lookups.rs`) and its sync waits for that.
+    lookups: bool,
 }
 
 /// What one pass did.
@@ -98,6 +103,7 @@ impl Worker {
             driver,
             lease,
             deadline: lease * 3 / 4,
+            lookups: settings.deepsource.token.is_some(),
         })
     }
 
@@ -155,11 +161,18 @@ impl Worker {
     /// while the rest go on), then drives GitHub once for all of them.
     async fn sync_claim(&self, claim: &Claim) -> Result<(), SyncError> {
         let lease = &claim.lease;
-        let apply::Applied { applicable, dead } = apply::apply_claim(&self.pool, claim).await?;
+        let apply::Applied { applicable, dead } = apply::apply_claim(&self.pool, claim, self.lookups).await?;
         for (job, reason) in &dead {
             store::finish_jobs(&self.pool, lease, &[*job], &JobEnd::Dead(reason.clone())).await?;
         }
         if applicable.is_empty() {
+            return Ok(());
+        }
+        // The lookup queues the finding once it has been tried: driving GitHub now would cost a
+        // write for the count and another for the lines a moment later.
+        if self.lookups && lookups::awaited(&self.pool, &lease.finding_id).await? {
+            tracing::debug!("waiting for the finding's occurrences from DeepSource");
+            store::finish_jobs(&self.pool, lease, &applicable, &JobEnd::Done).await?;
             return Ok(());
         }
         let attempts = claim.jobs.iter().map(|j| j.attempts).max().unwrap_or(1);

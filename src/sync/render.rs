@@ -117,6 +117,7 @@ pub fn render(finding: &Finding, issues: &IssueSettings) -> IssueContent {
     if let Some(note) = &finding.state_note {
         facts.push_str(&format!("**{note}**\n\n"));
     }
+    facts.push_str(&fixed_since(finding));
     if let Some(number) = finding.previous_issues.last() {
         facts.push_str(&format!("Previously tracked in #{number}.\n\n"));
     }
@@ -142,6 +143,20 @@ pub fn render(finding: &Finding, issues: &IssueSettings) -> IssueContent {
         footer: &footer,
     });
     IssueContent { title, labels, body }
+}
+
+/// Events say how many occurrences a commit resolved, not which: until DeepSource is asked
+/// (`lookups.rs`, with a token) or compared, more locations may be known than are open.
+fn fixed_since(finding: &Finding) -> String {
+    let known = finding.locations.len() as i64;
+    let open = finding.open_occurrences;
+    if open <= 0 || known <= open {
+        return String::new();
+    }
+    format!(
+        "{} of the locations below have been fixed since; DeepSource's events do not say which.\n\n",
+        known - open
+    )
 }
 
 pub(super) fn code_span(text: &str) -> String {
@@ -186,9 +201,40 @@ pub(crate) mod tests {
                 begin_line: Some(160),
                 end_line: Some(161),
                 title: Some("could simplify allProducts[:] to allProducts".into()),
+                ..Occurrence::default()
             }],
             ..Finding::default()
         }
+    }
+
+    #[test]
+    fn more_locations_known_than_open_says_how_many_were_fixed_since() {
+        let mut f = finding();
+        let at = |line: i64| Occurrence {
+            path: Some("a.go".into()),
+            begin_line: Some(line),
+            end_line: Some(line),
+            ..Occurrence::default()
+        };
+        f.locations = vec![at(1), at(2), at(3), at(4)];
+        let sentence = "of the locations below have been fixed since; DeepSource's events do not say which.";
+        f.open_occurrences = 1;
+        let body = render(&f, &IssueSettings::default()).body;
+        assert!(body.contains(&format!("3 {sentence}")), "{body}");
+        assert!(
+            body.find(sentence) < body.find("a.go#L1-L1"),
+            "above the locations: {body}"
+        );
+        for exact_or_fewer in [4, 5] {
+            f.open_occurrences = exact_or_fewer;
+            let body = render(&f, &IssueSettings::default()).body;
+            assert!(!body.contains(sentence), "{exact_or_fewer} open: {body}");
+        }
+        f.open_occurrences = 0;
+        assert!(
+            !render(&f, &IssueSettings::default()).body.contains(sentence),
+            "closed: nothing listed"
+        );
     }
 
     #[test]
@@ -198,7 +244,7 @@ pub(crate) mod tests {
             path: Some(path.into()),
             begin_line: Some(line),
             end_line: Some(line),
-            title: None,
+            ..Occurrence::default()
         };
         f.open_occurrences = 4;
         f.locations = vec![at("b.go", 9), at("a.go", 7), at("b.go", 2), at("a.go", 1)];
@@ -311,6 +357,7 @@ pub(crate) mod tests {
                 begin_line: Some(i),
                 end_line: Some(i),
                 title: Some("x".repeat(40)),
+                ..Occurrence::default()
             })
             .collect();
         let content = render(&f, &IssueSettings::default());

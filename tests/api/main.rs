@@ -35,6 +35,8 @@ mod sync_due;
 mod sync_faults;
 mod sync_inputs;
 mod sync_limits;
+mod sync_locations;
+mod sync_lost_change;
 mod sync_properties;
 mod sync_recovery;
 #[path = "../support/tcp_proxy.rs"]

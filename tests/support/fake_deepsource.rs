@@ -61,6 +61,29 @@ pub enum Fault {
     NoCursor,
     /// The answer comes only after this long (a client with a shorter timeout gives up).
     Slow(std::time::Duration),
+    /// The request waits at the fake until released, then is answered from what is open then.
+    Hold(Arc<Hold>),
+}
+
+/// A request held at the fake until the test lets it through: `arrived` fires when it gets
+/// there, and it is answered once `release` is called.
+#[derive(Debug, Default)]
+pub struct Hold {
+    arrived: tokio::sync::Notify,
+    released: tokio::sync::Notify,
+}
+
+impl Hold {
+    /// Waits for the request; one that never comes fails the test instead of hanging it.
+    pub async fn arrived(&self) {
+        tokio::time::timeout(std::time::Duration::from_secs(15), self.arrived.notified())
+            .await
+            .expect("the held request arrived at the fake DeepSource");
+    }
+
+    pub fn release(&self) {
+        self.released.notify_one();
+    }
 }
 
 #[derive(Default)]
@@ -118,6 +141,13 @@ impl FakeDeepSource {
         state.faults.push_back((at, fault));
     }
 
+    /// Holds the next request until released.
+    pub fn hold_next(&self) -> Arc<Hold> {
+        let hold = Arc::new(Hold::default());
+        self.fail_request(1, Fault::Hold(hold.clone()));
+        hold
+    }
+
     pub fn requests(&self) -> usize {
         self.state.lock().unwrap().requests
     }
@@ -149,8 +179,13 @@ fn connection<T>(items: &[T], first: usize, after: &Value, node: impl Fn(&T) -> 
 }
 
 fn occurrence(o: &(String, i64, i64)) -> Value {
-    json!({ "path": o.0, "beginLine": o.1, "beginColumn": 1, "endLine": o.2, "endColumn": 10,
+    json!({ "id": occurrence_id(o), "path": o.0, "beginLine": o.1, "beginColumn": 1, "endLine": o.2, "endColumn": 10,
             "title": format!("at line {}", o.1) })
+}
+
+/// The same occurrence has the same id in every answer, as DeepSource's global ids do.
+pub fn occurrence_id(o: &(String, i64, i64)) -> String {
+    format!("OC:{}:{}-{}", o.0, o.1, o.2)
 }
 
 fn repository_issue(f: &Finding) -> Value {
@@ -186,6 +221,11 @@ async fn handle(
             actix_web::rt::time::sleep(wait).await;
             None
         }
+        Some(Fault::Hold(hold)) => {
+            hold.arrived.notify_one();
+            hold.released.notified().await;
+            None
+        }
         other => other,
     };
     let state = state.lock().unwrap();
@@ -198,7 +238,7 @@ async fn handle(
     if let Some(fault) = fault {
         match fault {
             Fault::MissingItem | Fault::NoCursor => damage = Some(fault),
-            Fault::Slow(_) => unreachable!("waited out above"),
+            Fault::Slow(_) | Fault::Hold(_) => unreachable!("waited out above"),
             Fault::Status(code) => {
                 return HttpResponse::build(actix_web::http::StatusCode::from_u16(code).unwrap())
                     .body("upstream trouble")
@@ -240,9 +280,12 @@ async fn handle(
         let found = state.repositories.values().flatten().find(|f| f.id == id);
         match found {
             None => json!({ "node": null }),
-            Some(f) => json!({ "node": {
-                "occurrences": connection(&f.occurrences, MAX_PAGE, &vars["after"], occurrence),
-            }}),
+            Some(f) => {
+                // The issue with the page of occurrences asked for (`after`, or the first).
+                let mut node = repository_issue(f);
+                node["occurrences"] = connection(&f.occurrences, MAX_PAGE, &vars["after"], occurrence);
+                json!({ "node": node })
+            }
         }
     } else {
         return HttpResponse::Ok().json(json!({ "errors": [{ "message": "unknown query" }], "data": null }));
