@@ -14,7 +14,7 @@ const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
 /// One request, connection to last byte.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DeepSourceError {
     /// A bad or expired token: nothing can be read until an operator fixes it.
     #[error("DeepSource rejected the token (401): {0}")]

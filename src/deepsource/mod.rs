@@ -2,12 +2,14 @@
 //! shared by replicas, and complete snapshots of a repository's open findings.
 mod budget;
 mod client;
+mod findings;
 mod snapshot;
 
 pub use crate::domain::RepositoryRef;
 pub use budget::{Budget, MAX_INLINE_WAIT};
 pub use client::{DeepSource, DeepSourceError};
+pub use findings::{take_findings, Looked, MAX_FINDINGS_PER_REQUEST};
 pub use snapshot::{
-    take as take_snapshot, take_finding, take_with_progress as take_snapshot_with_progress, Location,
-    OpenFinding, Snapshot, SnapshotError,
+    take as take_snapshot, take_with_progress as take_snapshot_with_progress, Location, OpenFinding,
+    Snapshot, SnapshotError,
 };

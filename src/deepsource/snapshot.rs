@@ -33,20 +33,6 @@ const SNAPSHOT_QUERY: &str =
   }
 }";
 
-const FINDING_QUERY: &str = "query Finding($id: ID!) {
-  node(id: $id) {
-    ... on RepositoryIssue {
-      id
-      issue { shortcode title category severity shortDescription autofixAvailable analyzer { shortcode name } }
-      occurrences(first: 100) {
-        totalCount
-        pageInfo { hasNextPage endCursor }
-        edges { node { id path beginLine beginColumn endLine endColumn title } }
-      }
-    }
-  }
-}";
-
 const OCCURRENCES_QUERY: &str = "query Occurrences($id: ID!, $after: String) {
   node(id: $id) {
     ... on RepositoryIssue {
@@ -98,7 +84,7 @@ pub struct Snapshot {
     pub requests: usize,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SnapshotError {
     /// Unknown to DeepSource, or not visible to the token: not the same as "nothing open".
     #[error("DeepSource shows no repository {0} to this token (unknown, or not visible to it)")]
@@ -223,35 +209,8 @@ pub async fn take_with_progress(
     })
 }
 
-/// One RepositoryIssue by its global id, with every one of its occurrences (`node(id:)`, paged):
-/// what a lookup after a `resolved` event asks. `None` when DeepSource shows no such node to the
-/// token, which is not the same as nothing open; the answer is complete or an error, as a
-/// snapshot's. Returns the requests it made beside it.
-#[tracing::instrument(skip_all, fields(finding = %id))]
-pub async fn take_finding(
-    client: &DeepSource,
-    id: &str,
-) -> Result<(Option<OpenFinding>, usize), SnapshotError> {
-    let data = client.query(FINDING_QUERY, json!({ "id": id })).await?;
-    if data["node"].is_null() {
-        return Ok((None, 1));
-    }
-    let (mut finding, more) = open_finding(&data["node"])?;
-    if finding.id != id {
-        return Err(SnapshotError::Incomplete(format!(
-            "asked for {id}, DeepSource answered {}",
-            finding.id
-        )));
-    }
-    let mut requests = 1;
-    if let Some(cursor) = more {
-        requests += more_occurrences(client, &mut finding, cursor).await?;
-    }
-    Ok((Some(finding), requests))
-}
-
 /// A RepositoryIssue node with its first page of occurrences, and the cursor to the next.
-fn open_finding(node: &Value) -> Result<(OpenFinding, Option<String>), SnapshotError> {
+pub(super) fn open_finding(node: &Value) -> Result<(OpenFinding, Option<String>), SnapshotError> {
     let id = text(&node["id"]);
     if id.is_empty() {
         return Err(SnapshotError::Incomplete("a listed issue without an id".into()));
@@ -288,7 +247,7 @@ fn check_total(finding: &OpenFinding, total: Option<usize>, more: bool) -> Resul
 }
 
 /// Pages the rest of one issue's occurrences through `node(id:)`; returns the requests made.
-async fn more_occurrences(
+pub(super) async fn more_occurrences(
     client: &DeepSource,
     finding: &mut OpenFinding,
     mut cursor: String,

@@ -211,6 +211,77 @@ async fn with_a_token_a_resolve_removes_the_fixed_line_after_one_lookup_in_one_w
 }
 
 #[tokio::test]
+async fn findings_resolved_together_are_looked_up_in_one_request_each_page_of_a_long_one_after() {
+    let fake = FakeDeepSource::start();
+    let app = app_with_deepsource(&fake).await;
+    // Three findings: two small, one with 150 occurrences (two pages).
+    let mut listed = Vec::new();
+    for (i, (id, count)) in [("RI-x", 3usize), ("RI-y", 3), ("RI-z", 150)].iter().enumerate() {
+        let at = T + i as i64;
+        let file = format!("{id}.go");
+        let places: Vec<Value> = (1..=*count as i64)
+            .map(|l| occurrence(&place(&file, l)))
+            .collect();
+        app.deliver(&issue_event_with(
+            INTRODUCED,
+            &format!("{i}"),
+            id,
+            *count as i64,
+            at,
+            |o| {
+                o["occurrences"] = places.into();
+                o["issue"]["shortcode"] = format!("GO-{i}").into();
+            },
+        ))
+        .await;
+        let mut finding = Finding::new(id, &format!("GO-{i}"), "MAJOR", &file, *count);
+        finding.occurrences.remove(0); // line 1 of each is fixed
+        listed.push(finding);
+    }
+    app.run_worker().await.unwrap();
+    fake.set_open(SAMPLE_REPO, listed);
+    for (i, id) in ["RI-x", "RI-y", "RI-z"].iter().enumerate() {
+        app.deliver(&issue_event_with(
+            RESOLVED,
+            &format!("r{i}"),
+            id,
+            1,
+            T + 100,
+            |_| {},
+        ))
+        .await;
+    }
+    app.run_worker().await.unwrap();
+    let requests = fake.requests();
+    look_up(&app).await;
+    assert_eq!(
+        fake.requests(),
+        requests + 2,
+        "one request for the three, one more for the long one's second page"
+    );
+    app.run_worker().await.unwrap();
+    for (id, count) in [("RI-x", 2), ("RI-y", 2), ("RI-z", 149)] {
+        let issue = app
+            .github
+            .issues(SAMPLE_REPO)
+            .into_iter()
+            .find(|i| i.body.contains(&format!("deepsource-sync:{id} ")))
+            .unwrap_or_else(|| panic!("an issue for {id}"));
+        assert!(
+            issue.body.contains(&format!("| Open occurrences | {count} |")),
+            "{}",
+            issue.body
+        );
+        assert!(
+            !issue.body.contains(&format!("{id}.go#L1-L1")),
+            "line 1 fixed: {}",
+            issue.body
+        );
+        assert!(!issue.body.contains(FIXED_SINCE));
+    }
+}
+
+#[tokio::test]
 async fn a_failed_lookup_changes_nothing_lets_the_count_through_and_is_retried() {
     let fake = FakeDeepSource::start();
     let app = app_with_deepsource(&fake).await;

@@ -275,17 +275,28 @@ async fn handle(
                 "issues": connection(findings, MAX_PAGE, &vars["after"], repository_issue),
             }}),
         }
+    } else if query.contains("f0: node(") {
+        // Several findings by id, each under its alias: f0 for $i0, and so on.
+        let mut answer = serde_json::Map::new();
+        for i in 0.. {
+            let Some(id) = vars[format!("i{i}").as_str()].as_str() else {
+                break;
+            };
+            let node = match state.repositories.values().flatten().find(|f| f.id == id) {
+                None => Value::Null,
+                Some(f) => repository_issue(f),
+            };
+            answer.insert(format!("f{i}"), node);
+        }
+        Value::Object(answer)
     } else if query.contains("node(") {
         let id = vars["id"].as_str().unwrap_or_default();
         let found = state.repositories.values().flatten().find(|f| f.id == id);
         match found {
             None => json!({ "node": null }),
-            Some(f) => {
-                // The issue with the page of occurrences asked for (`after`, or the first).
-                let mut node = repository_issue(f);
-                node["occurrences"] = connection(&f.occurrences, MAX_PAGE, &vars["after"], occurrence);
-                json!({ "node": node })
-            }
+            Some(f) => json!({ "node": {
+                "occurrences": connection(&f.occurrences, MAX_PAGE, &vars["after"], occurrence),
+            }}),
         }
     } else {
         return HttpResponse::Ok().json(json!({ "errors": [{ "message": "unknown query" }], "data": null }));
