@@ -1,5 +1,5 @@
 //! What `GET /metrics` shows, in Prometheus' text format. The names are a contract: dashboards
-//! and alerts depend on them (README, "Metrics").
+//! and alerts depend on them (docs/operating.md, "Metrics").
 //!
 //! Three sources, rendered one after the other (their metric names never overlap):
 //! - the intake's counters and histogram, kept per `Application` in a recorder of its own

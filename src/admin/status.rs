@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use super::AdminError;
 use crate::configuration::GitHubSettings;
-use crate::sync::{Budget, Pacer};
+use crate::github::pacing::{Budget, Pacer};
 
 #[derive(Debug, Serialize)]
 pub struct Status {

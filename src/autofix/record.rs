@@ -162,7 +162,7 @@ async fn record(
     .fetch_all(&mut *conn)
     .await?;
     let shown: Vec<(String, i16)> = shown.into_iter().map(|id| (id, 0)).collect();
-    let queued = crate::queue::queue_findings(conn, &shown).await?;
+    let queued = crate::findings::queue::queue_findings(conn, &shown).await?;
     tracing::info!(
         status = pr.status.as_str(),
         findings = findings.len(),

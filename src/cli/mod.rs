@@ -1,3 +1,5 @@
+//! The subcommands (`serve`, `worker`, `migrate`, `backfill` and the operator commands in
+//! `operate.rs`) and how each starts and stops; what they run lives in the rooms below them.
 use clap::{Parser, Subcommand};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;

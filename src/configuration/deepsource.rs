@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::{duration_or, parse_or, ConfigError};
+use super::parse::{duration_or, parse_or, ConfigError};
 use crate::domain::RepositoryRef;
 
 #[derive(Clone, Debug)]
@@ -25,7 +25,7 @@ pub struct DeepSourceSettings {
 pub(super) fn app_url(value: Option<String>) -> Result<String, ConfigError> {
     let url = value.unwrap_or_else(|| "https://app.deepsource.com".to_owned());
     let url = url.trim().trim_end_matches('/');
-    super::http_url("DEEPSOURCE_APP_URL", url, "https://app.deepsource.com")?;
+    super::parse::http_url("DEEPSOURCE_APP_URL", url, "https://app.deepsource.com")?;
     Ok(url.to_owned())
 }
 
@@ -34,7 +34,7 @@ pub(super) fn deepsource_settings(
 ) -> Result<DeepSourceSettings, ConfigError> {
     let api_url =
         get("DEEPSOURCE_API_URL").unwrap_or_else(|| "https://api.deepsource.io/graphql/".to_owned());
-    super::http_url(
+    super::parse::http_url(
         "DEEPSOURCE_API_URL",
         &api_url,
         "https://api.deepsource.io/graphql/",
@@ -50,7 +50,7 @@ pub(super) fn deepsource_settings(
                 .ok_or("expected a whole number from 1 to 5000 (DeepSource allows 5,000 an hour)")
         },
     )?;
-    let repositories = super::list(get("DEEPSOURCE_REPOSITORIES"))
+    let repositories = super::parse::list(get("DEEPSOURCE_REPOSITORIES"))
         .iter()
         .map(|item| RepositoryRef::parse(item, "GITHUB"))
         .collect::<Result<Vec<_>, _>>()
@@ -79,44 +79,4 @@ pub(super) fn deepsource_settings(
         reconcile_interval,
         reconcile_delay,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::tests::settings;
-    use super::*;
-
-    #[test]
-    fn deepsource_settings_are_read() {
-        let s = settings(&[]).unwrap().deepsource;
-        assert!(s.token.is_none() && s.repositories.is_empty());
-        assert_eq!(s.api_url, "https://api.deepsource.io/graphql/");
-        assert_eq!(s.requests_per_hour, 4000);
-        assert_eq!(s.reconcile_interval, Some(Duration::from_secs(6 * 3600)));
-        assert_eq!(s.reconcile_delay, Duration::from_secs(120));
-        let s = settings(&[
-            ("DEEPSOURCE_REPOSITORIES", "acme/api, gitlab:acme/web"),
-            ("RECONCILE_INTERVAL", "0"),
-            ("RECONCILE_DELAY", "30s"),
-        ])
-        .unwrap()
-        .deepsource;
-        assert_eq!(s.repositories.len(), 2);
-        assert_eq!(
-            (
-                s.repositories[1].provider.as_str(),
-                s.repositories[1].name.as_str()
-            ),
-            ("GITLAB", "web")
-        );
-        assert_eq!(s.reconcile_interval, None);
-        assert_eq!(s.reconcile_delay, Duration::from_secs(30));
-        for (var, bad) in [
-            ("DEEPSOURCE_REPOSITORIES", "just-a-name"),
-            ("RECONCILE_INTERVAL", "often"),
-            ("RECONCILE_DELAY", "-1"),
-        ] {
-            assert_eq!(settings(&[(var, bad)]).unwrap_err().var, var);
-        }
-    }
 }

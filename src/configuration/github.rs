@@ -1,7 +1,7 @@
 //! GitHub settings for the sync worker: where, as whom, and how fast.
 use secrecy::SecretString;
 
-use super::{parse_or, ConfigError};
+use super::parse::{parse_or, ConfigError};
 use crate::domain::{RepoSlug, WebhookSecret};
 
 #[derive(Clone, Debug)]
@@ -53,7 +53,7 @@ pub enum GitHubAuth {
 pub(super) fn github_settings(get: &impl Fn(&str) -> Option<String>) -> Result<GitHubSettings, ConfigError> {
     let api_url_configured = get("GITHUB_API_URL").is_some();
     let api_url = get("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".to_owned());
-    super::http_url("GITHUB_API_URL", &api_url, "https://ghe.example.com/api/v3")?;
+    super::parse::http_url("GITHUB_API_URL", &api_url, "https://ghe.example.com/api/v3")?;
     let auth = match (get("GITHUB_TOKEN"), get("GITHUB_APP_ID")) {
         (Some(_), Some(_)) => {
             return Err(ConfigError::new(
@@ -136,113 +136,4 @@ pub(super) fn github_settings(get: &impl Fn(&str) -> Option<String>) -> Result<G
         )?,
         webhook_secret,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::tests::settings;
-    use super::*;
-    use crate::configuration::ReopenPolicy;
-
-    #[test]
-    fn github_defaults_to_a_dry_run_against_github_com() {
-        let s = settings(&[]).unwrap();
-        assert!(matches!(s.github.auth, GitHubAuth::DryRun));
-        assert_eq!(s.github.api_url, "https://api.github.com");
-        assert!(!s.github.api_url_configured);
-        assert_eq!(s.github.min_write_interval.as_millis(), 1000);
-        assert_eq!((s.github.writes_per_minute, s.github.writes_per_hour), (80, 500));
-        assert_eq!(s.sync.reopen_policy, ReopenPolicy::Reopen);
-        assert!(s.sync.categories.is_empty() && s.sync.analyzers.is_empty());
-    }
-
-    #[test]
-    fn issues_are_linked_on_the_host_people_browse() {
-        let com = settings(&[]).unwrap().github;
-        assert_eq!(
-            com.issue_url("acme/app", 12),
-            "https://github.com/acme/app/issues/12"
-        );
-        let ghes = settings(&[("GITHUB_API_URL", "https://ghe.example.com/api/v3")])
-            .unwrap()
-            .github;
-        assert_eq!(
-            ghes.issue_url("acme/app", 3),
-            "https://ghe.example.com/acme/app/issues/3"
-        );
-    }
-
-    #[test]
-    fn github_settings_are_read() {
-        let s = settings(&[
-            ("GITHUB_TOKEN", "ghp_x"),
-            ("GITHUB_API_URL", "https://ghe.example.com/api/v3/"),
-            ("GITHUB_REPO", "acme/findings"),
-            ("SYNC_CATEGORIES", "security, bug_risk"),
-            ("SYNC_ANALYZERS", "go,python"),
-            ("REOPEN_POLICY", "new"),
-        ])
-        .unwrap();
-        assert!(matches!(s.github.auth, GitHubAuth::Token(_)));
-        assert_eq!(s.github.api_url, "https://ghe.example.com/api/v3");
-        assert_eq!(s.github.repo_override.unwrap().to_string(), "acme/findings");
-        assert_eq!(s.sync.categories, ["SECURITY", "BUG_RISK"]);
-        assert_eq!(s.sync.analyzers, ["go", "python"]);
-        assert_eq!(s.sync.reopen_policy, ReopenPolicy::New);
-    }
-
-    #[test]
-    fn an_app_needs_its_private_key() {
-        let err = settings(&[("GITHUB_APP_ID", "12")]).unwrap_err();
-        assert_eq!(err.var, "GITHUB_APP_PRIVATE_KEY");
-        let pem = std::fs::read_to_string(format!(
-            "{}/tests/fixtures/github_app_test_key.pem",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-        .replace('\n', "\\n");
-        let s = settings(&[("GITHUB_APP_ID", "12"), ("GITHUB_APP_PRIVATE_KEY", &pem)]).unwrap();
-        assert!(matches!(s.github.auth, GitHubAuth::App { app_id: 12, .. }));
-        assert!(settings(&[("GITHUB_APP_ID", "12"), ("GITHUB_TOKEN", "t")]).is_err());
-    }
-
-    #[test]
-    fn a_private_key_that_does_not_parse_names_its_variable() {
-        let garbled = "-----BEGIN RSA PRIVATE KEY-----\\nabc\\n-----END RSA PRIVATE KEY-----";
-        let err = settings(&[("GITHUB_APP_ID", "12"), ("GITHUB_APP_PRIVATE_KEY", garbled)]).unwrap_err();
-        assert_eq!(err.var, "GITHUB_APP_PRIVATE_KEY");
-        let path = std::env::temp_dir().join(format!("dss-bad-key-{}.pem", std::process::id()));
-        std::fs::write(&path, garbled.replace("\\n", "\n")).unwrap();
-        let err = settings(&[
-            ("GITHUB_APP_ID", "12"),
-            ("GITHUB_APP_PRIVATE_KEY_PATH", path.to_str().unwrap()),
-        ])
-        .unwrap_err();
-        std::fs::remove_file(&path).ok();
-        assert_eq!(err.var, "GITHUB_APP_PRIVATE_KEY_PATH");
-    }
-
-    #[test]
-    fn the_settings_of_issues_people_own_are_checked_naming_their_variable() {
-        let s = settings(&[]).unwrap();
-        assert!(!s.github.learns_from_webhooks());
-        assert_eq!((s.sync.min_occurrences, s.sync.state_comments), (1, true));
-        let s = settings(&[
-            ("GITHUB_WEBHOOK_SECRET", "0123456789abcdef"),
-            ("SYNC_MIN_OCCURRENCES", "3"),
-            ("STATE_COMMENTS", "false"),
-        ])
-        .unwrap();
-        assert!(s.github.learns_from_webhooks());
-        assert_eq!((s.sync.min_occurrences, s.sync.state_comments), (3, false));
-        for (var, value) in [
-            ("GITHUB_WEBHOOK_SECRET", "short"),
-            ("SYNC_MIN_OCCURRENCES", "0"),
-            ("SYNC_MIN_OCCURRENCES", "many"),
-            ("STATE_COMMENTS", "sometimes"),
-        ] {
-            let e = settings(&[(var, value)]).unwrap_err();
-            assert_eq!(e.var, var, "{value}");
-        }
-    }
 }

@@ -1,6 +1,6 @@
 //! What every synced issue shows besides the finding itself, and who it is assigned to: the
 //! title template, extra labels, and CODEOWNERS routing.
-use super::{list, parse_bool, parse_or, ConfigError};
+use super::parse::{list, parse_bool, parse_or, ConfigError};
 
 /// GitHub refuses a label name longer than this (422), which would fail every create.
 const MAX_LABEL_CHARS: usize = 50;
@@ -153,100 +153,4 @@ pub(super) fn issue_settings(get: &impl Fn(&str) -> Option<String>) -> Result<Is
         extra_labels,
         assign_codeowners: parse_or("ASSIGN_CODEOWNERS", get("ASSIGN_CODEOWNERS"), false, parse_bool)?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::tests::settings;
-    use super::*;
-
-    #[test]
-    fn defaults_keep_todays_issues() {
-        let s = settings(&[]).unwrap().issues;
-        assert_eq!(s.title_template.as_str(), "{title} ({shortcode})");
-        assert_eq!(
-            s.title_template.parts(),
-            [
-                TitlePart::Field(TitleField::Title),
-                TitlePart::Literal(" (".into()),
-                TitlePart::Field(TitleField::Shortcode),
-                TitlePart::Literal(")".into()),
-            ]
-        );
-        assert!(s.extra_labels.is_empty() && !s.assign_codeowners);
-    }
-
-    #[test]
-    fn issue_settings_are_read() {
-        let s = settings(&[
-            ("ISSUE_TITLE_TEMPLATE", "[{severity}] {{{analyzer}}} {title}"),
-            ("ISSUE_LABELS", " triage, ,team-a,Team-A, triage "),
-            ("ASSIGN_CODEOWNERS", "true"),
-        ])
-        .unwrap()
-        .issues;
-        assert_eq!(
-            s.title_template.parts(),
-            [
-                TitlePart::Literal("[".into()),
-                TitlePart::Field(TitleField::Severity),
-                TitlePart::Literal("] {".into()),
-                TitlePart::Field(TitleField::Analyzer),
-                TitlePart::Literal("} ".into()),
-                TitlePart::Field(TitleField::Title),
-            ]
-        );
-        assert_eq!(
-            s.extra_labels,
-            ["triage", "team-a"],
-            "trimmed, empty and repeated dropped"
-        );
-        assert!(s.assign_codeowners);
-        let s = settings(&[("ISSUE_TITLE_TEMPLATE", "DeepSource: {category}")]).unwrap();
-        assert_eq!(
-            s.issues.title_template.parts().len(),
-            2,
-            "no {{title}} is allowed"
-        );
-    }
-
-    #[test]
-    fn a_wrong_template_names_its_variable_and_what_is_wrong() {
-        for (template, says) in [
-            ("{title} ({shortcod})", "unknown placeholder {shortcod}"),
-            ("{Title}", "unknown placeholder {Title}"),
-            ("{}", "unknown placeholder {}"),
-            ("{title", "`{` at character 1 is not closed"),
-            ("{title {shortcode}", "`{` at character 1 is not closed"),
-            ("title}", "`}` at character 6 closes nothing"),
-            ("é {shortcode} }", "`}` at character 15 closes nothing"),
-        ] {
-            let err = settings(&[("ISSUE_TITLE_TEMPLATE", template)]).unwrap_err();
-            assert_eq!(err.var, "ISSUE_TITLE_TEMPLATE", "{template}");
-            let text = err.to_string();
-            assert!(
-                text.starts_with("invalid ISSUE_TITLE_TEMPLATE: ") && text.contains(says),
-                "{template}: {text}"
-            );
-        }
-    }
-
-    #[test]
-    fn wrong_labels_and_flags_name_their_variable() {
-        let long = "l".repeat(51);
-        let err = settings(&[("ISSUE_LABELS", &format!("ok,{long}"))]).unwrap_err();
-        assert_eq!(err.var, "ISSUE_LABELS");
-        assert!(
-            err.to_string().contains(&long) && err.to_string().contains("50"),
-            "{err}"
-        );
-        assert!(
-            settings(&[("ISSUE_LABELS", &"é".repeat(50))]).is_ok(),
-            "characters, not bytes"
-        );
-        assert_eq!(
-            settings(&[("ASSIGN_CODEOWNERS", "sure")]).unwrap_err().var,
-            "ASSIGN_CODEOWNERS"
-        );
-    }
 }

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::{parse_or, ConfigError};
+use super::parse::{parse_or, ConfigError};
 
 #[derive(Clone, Debug)]
 pub struct OperationsSettings {
@@ -28,23 +28,4 @@ pub(super) fn operations_settings(
         admin_token: get("ADMIN_TOKEN").map(|t| SecretString::from(t.trim().to_owned())),
         retention: (days > 0).then(|| Duration::from_secs(u64::from(days) * 86_400)),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::tests::settings;
-
-    #[test]
-    fn retention_defaults_to_thirty_days_and_zero_keeps_everything() {
-        let s = settings(&[]).unwrap();
-        assert_eq!(s.operations.retention.unwrap().as_secs(), 30 * 86_400);
-        assert!(s.operations.admin_token.is_none());
-        assert!(settings(&[("RETENTION_DAYS", "0")])
-            .unwrap()
-            .operations
-            .retention
-            .is_none());
-        let error = settings(&[("RETENTION_DAYS", "a month")]).unwrap_err();
-        assert_eq!(error.var, "RETENTION_DAYS");
-    }
 }

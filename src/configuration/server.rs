@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use ipnet::IpNet;
 
-use super::ConfigError;
+use super::parse::ConfigError;
 
 /// `BIND_ADDR` as given (an IP or a host name, and a port) and the addresses it names.
 #[derive(Clone, Debug)]

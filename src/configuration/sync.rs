@@ -1,6 +1,6 @@
 //! What the sync worker syncs, and how: filters, the reopen policy, the minimum count, state
 //! comments, and the lease a worker holds a finding by.
-use super::{list, parse_bool, parse_or, ConfigError};
+use super::parse::{list, parse_bool, parse_or, ConfigError};
 
 #[derive(Clone, Debug)]
 pub struct SyncSettings {

@@ -1,7 +1,7 @@
 //! Intake settings: who may post, and what one delivery (and all of them at once) may cost.
 use std::time::Duration;
 
-use super::{duration_or, parse_bool, parse_or, ConfigError};
+use super::parse::{duration_or, parse_bool, parse_or, ConfigError};
 use crate::domain::WebhookSecret;
 
 #[derive(Clone, Debug)]
@@ -85,7 +85,7 @@ pub(super) fn webhook_settings(
         "INGEST_TIMEOUT_MS",
         get("INGEST_TIMEOUT_MS"),
         Duration::from_millis(5000),
-        super::positive_millis,
+        super::parse::positive_millis,
     )?;
     Ok(WebhookSettings {
         secrets,

@@ -75,6 +75,16 @@ pub fn is_connection_lost(error: &sqlx::Error) -> bool {
     }
 }
 
+/// The database could not be reached: the connection was lost, or none could be had. The same
+/// work may well succeed once it is back.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    is_connection_lost(error)
+        || matches!(
+            error,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
+        )
+}
+
 /// What the database cannot take in the statement itself (a value, not the connection): trying
 /// again would never succeed, so intake answers 400, not 503.
 pub fn is_data_error(error: &sqlx::Error) -> bool {

@@ -11,6 +11,8 @@ use super::budget::{Budget, MAX_INLINE_WAIT};
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// The longest `Retry-After` believed; a larger one is taken as this.
 const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
+/// After DeepSource rejects the token, lookups and comparisons stop this long.
+pub const AUTH_PAUSE: Duration = Duration::from_secs(300);
 /// One request, connection to last byte.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 

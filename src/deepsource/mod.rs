@@ -7,7 +7,7 @@ mod snapshot;
 
 pub use crate::domain::RepositoryRef;
 pub use budget::{Budget, MAX_INLINE_WAIT};
-pub use client::{DeepSource, DeepSourceError};
+pub use client::{DeepSource, DeepSourceError, AUTH_PAUSE};
 pub use findings::{take_findings, Looked, MAX_FINDINGS_PER_REQUEST};
 pub use snapshot::{
     take as take_snapshot, take_with_progress as take_snapshot_with_progress, Location, OpenFinding,

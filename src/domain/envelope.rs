@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::DeliveryId;
+use super::delivery_id::DeliveryId;
 
 /// What the service needs from a DeepSource event; the body itself is kept byte-for-byte elsewhere.
 /// Webhooks are beta and change shape often, so only `id` and `type` are required.

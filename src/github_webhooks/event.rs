@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::sync::{Seen, SeenState};
+use crate::findings::decisions::{Seen, SeenState};
 
 /// Why a delivery is refused with 400: it is not something GitHub sends.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use super::event::{DeliveryHeaders, GitHubEvent};
-use crate::sync::{record_seen, Decision};
+use crate::findings::decisions::{record as record_seen, Decision};
 
 /// What storing one delivery did.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,8 +3,9 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::delivery::{IncomingEvent, IngestError, Outcome};
 use super::outage::Availability;
-use super::{store_batch, IncomingEvent, IngestError, Outcome};
+use super::store::store_batch;
 use crate::db::is_connection_lost;
 
 type Reply = oneshot::Sender<Result<Outcome, IngestError>>;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::time::{timeout_at, Instant};
 
-use super::IngestError;
+use super::delivery::IngestError;
 
 /// How often the probe asks while the database is away; a short pause keeps the time to
 /// recover short without adding load a struggling server would notice.

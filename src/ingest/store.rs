@@ -2,7 +2,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::PgConnection;
 
-use super::{IncomingEvent, Outcome};
+use super::delivery::{IncomingEvent, Outcome};
 
 /// Stores a batch and says, per event and in order, what happened. Ids repeated inside the batch
 /// are judged like redeliveries of the first one.

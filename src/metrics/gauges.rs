@@ -77,7 +77,7 @@ impl DatabaseGauges {
 }
 
 /// One statement: a scan of `sync_jobs`, and of `findings` with each one's newest finished job
-/// (`finding_status`; see the README for what each state means).
+/// (`finding_status`; see docs/operating.md, "Metrics", for what each state means).
 async fn query(conn: &mut sqlx::PgConnection) -> Result<Vec<Row>, sqlx::Error> {
     sqlx::query_as!(
         Row,

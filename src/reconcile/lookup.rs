@@ -10,13 +10,13 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use crate::deepsource::{
-    take_findings, DeepSource, DeepSourceError, Looked, RepositoryRef, SnapshotError,
+    take_findings, DeepSource, DeepSourceError, Looked, RepositoryRef, SnapshotError, AUTH_PAUSE,
     MAX_FINDINGS_PER_REQUEST,
 };
-use crate::queue::queue_finding;
-use crate::sync::apply_looked_up;
-use crate::sync::backoff;
-use crate::sync::lookups::{self, Lookup};
+use crate::findings::lookups::{self, Lookup};
+use crate::findings::queue::queue_finding;
+use crate::findings::snapshots::apply_looked_up;
+use crate::github::errors::backoff;
 
 /// A replica holds a lookup this long; one that dies frees it then.
 const LEASE: Duration = Duration::from_secs(120);
@@ -86,7 +86,7 @@ async fn end(pool: &PgPool, lookup: &Lookup, answer: Looked) -> Result<Ended, sq
             let wait = match &error {
                 SnapshotError::Api(DeepSourceError::RateLimited { wait })
                 | SnapshotError::Api(DeepSourceError::Budget { wait }) => *wait,
-                _ if unauthorized => super::service::AUTH_PAUSE,
+                _ if unauthorized => AUTH_PAUSE,
                 _ => backoff(lookup.attempts + 1),
             };
             tracing::warn!(finding = %lookup.finding_id, %error, retry_in_secs = wait.as_secs(), "a lookup of a finding's occurrences failed; nothing changed");

@@ -9,18 +9,16 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::compare::{client, reconcile, ReconcileError};
 use super::schedule;
-use super::{client, reconcile, ReconcileError};
 use crate::configuration::Settings;
-use crate::deepsource::{DeepSource, DeepSourceError, RepositoryRef, SnapshotError};
-use crate::sync::backoff;
+use crate::deepsource::{DeepSource, DeepSourceError, RepositoryRef, SnapshotError, AUTH_PAUSE};
+use crate::github::errors::backoff;
 
 /// How often it looks for due repositories and new events.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// A replica holds a repository this long while comparing it; one that dies frees it then.
 const LEASE: Duration = Duration::from_secs(600);
-/// After DeepSource rejects the token, comparisons stop this long.
-pub(super) const AUTH_PAUSE: Duration = Duration::from_secs(300);
 /// Repositories compared per pass, so a pass ends and events are read between them.
 const PER_PASS: usize = 10;
 

@@ -1,3 +1,5 @@
+//! One file per HTTP endpoint, and the pieces they share (bounded bodies, bearer tokens): they
+//! parse and answer, and leave storing and syncing to `ingest/`, `github_webhooks/` and `admin/`.
 pub mod api;
 mod bearer;
 mod bounded_body;

@@ -5,19 +5,22 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use super::decisions::Seen;
-use super::github::{GitHub, GitHubError, IssuePatch, RemoteIssue};
-use super::github_errors::backoff;
-use super::lease::{Lease, StoreError};
-use super::markers::with_comment_marker;
-use super::pacing::{Pacer, Slot};
+use super::error::SyncError;
 use super::plan::{self, Step};
-use super::render::{render, IssueContent};
-use super::store::{self, Finding, JobEnd, Link};
 use super::target::target;
 use crate::configuration::{GitHubSettings, IssueSettings, SyncSettings};
 use crate::deepsource::RepositoryRef;
 use crate::domain::RepoSlug;
+use crate::findings::decisions::Seen;
+use crate::findings::fence::Lease;
+use crate::findings::jobs::JobEnd;
+use crate::findings::store::{self, Finding, Link};
+use crate::github::client::{GitHub, GitHubError, IssuePatch, RemoteIssue};
+use crate::github::content::IssueContent;
+use crate::github::errors::backoff;
+use crate::github::pacing::{Pacer, Slot};
+use crate::issue::markers::with_comment_marker;
+use crate::issue::render::render;
 
 /// Budget waits up to this long are slept through; longer ones reschedule the jobs.
 const MAX_INLINE_WAIT: Duration = Duration::from_secs(20);
@@ -25,31 +28,6 @@ const MAX_INLINE_WAIT: Duration = Duration::from_secs(20);
 /// timeouts with room to spare. A create or comment whose answer was lost is looked for only
 /// after this, so a call still on the wire (a stalled worker's) is not followed by a second one.
 pub const CALL_SETTLE: Duration = Duration::from_secs(60);
-
-/// Why a sync stopped short. `Unauthorized` stops the whole worker, not just this finding.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    GitHub(#[from] GitHubError),
-    #[error("write budget exhausted for {0:?}")]
-    Budget(Duration),
-    /// A call begun earlier may still land; look for its result after this long.
-    #[error("a GitHub call begun earlier may still land; looking for its result in {0:?}")]
-    Settling(Duration),
-    #[error("another worker holds this finding now")]
-    LeaseLost,
-}
-
-impl From<StoreError> for SyncError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Database(e) => SyncError::Database(e),
-            StoreError::LeaseLost => SyncError::LeaseLost,
-        }
-    }
-}
 
 pub struct Driver {
     pub(super) pool: PgPool,
@@ -73,7 +51,7 @@ impl Driver {
     ) -> Self {
         Self {
             pacer: Pacer::new(pool.clone(), &github_settings),
-            fingerprint: super::due::fingerprint(&github_settings, &sync, &issues),
+            fingerprint: crate::findings::due::fingerprint(&github_settings, &sync, &issues),
             issues,
             pool,
             github,
@@ -106,7 +84,7 @@ impl Driver {
             return Ok(JobEnd::Done);
         };
         let repo = match target(&finding, &self.github_settings, &self.sync) {
-            Ok(repo) => super::observe::name_in_span(repo, finding.github_issue_number),
+            Ok(repo) => crate::github::observe::name_in_span(repo, finding.github_issue_number),
             Err(reason) => {
                 self.leave_off(lease).await?;
                 return Ok(JobEnd::Skipped(reason));

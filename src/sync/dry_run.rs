@@ -1,10 +1,11 @@
 //! A worker without GitHub credentials: it says and records what it would do, and changes
 //! nothing at GitHub.
-use super::driver::{Driver, SyncError};
+use super::driver::Driver;
+use super::error::SyncError;
 use super::plan;
-use super::render::render;
-use super::store::{self, Finding};
 use crate::domain::RepoSlug;
+use crate::findings::store::{self, Finding};
+use crate::issue::render::render;
 
 impl Driver {
     /// Without credentials: say what would be done, and record it; nothing when GitHub already

@@ -2,37 +2,14 @@
 //! people added with it, so the service never sends one: it adds and removes its own labels one
 //! call at a time, against the set it last applied (`findings.github_labels`), and leaves every
 //! other label (and assignees, and the milestone) as people set them.
-use super::driver::{Driver, SyncError};
-use super::github::GitHub;
-use super::lease::Lease;
-use super::render::IssueContent;
-use super::store::{self, Finding};
+use super::driver::Driver;
+use super::error::SyncError;
 use crate::domain::RepoSlug;
-
-/// What to add and what to take off for the issue to carry `wanted`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LabelChange {
-    pub add: Vec<String>,
-    pub remove: Vec<String>,
-}
-
-impl LabelChange {
-    pub fn is_empty(&self) -> bool {
-        self.add.is_empty() && self.remove.is_empty()
-    }
-}
-
-/// `applied` is what the service last set; `None` for an issue from before labels were kept,
-/// whose labels were set whole and are taken to be what it wants.
-pub fn change(applied: Option<&[String]>, wanted: &[String]) -> LabelChange {
-    let Some(applied) = applied else {
-        return LabelChange::default();
-    };
-    LabelChange {
-        add: wanted.iter().filter(|l| !applied.contains(l)).cloned().collect(),
-        remove: applied.iter().filter(|l| !wanted.contains(l)).cloned().collect(),
-    }
-}
+use crate::findings::fence::Lease;
+use crate::findings::store::{self, Finding};
+use crate::github::client::GitHub;
+use crate::github::content::IssueContent;
+use crate::issue::labels::{change, LabelChange};
 
 impl Driver {
     /// The service's labels to what `content` wants, then recorded as applied.
@@ -75,28 +52,5 @@ impl Driver {
             github.remove_label(repo, number, label).await?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn labels(names: &[&str]) -> Vec<String> {
-        names.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn only_the_difference_is_written() {
-        let applied = labels(&["deepsource", "deepsource/bug_risk"]);
-        let wanted = labels(&["deepsource", "deepsource/security", "analyzer/go"]);
-        let c = change(Some(&applied), &wanted);
-        assert_eq!(c.add, labels(&["deepsource/security", "analyzer/go"]));
-        assert_eq!(c.remove, labels(&["deepsource/bug_risk"]));
-        assert!(change(Some(&wanted), &wanted).is_empty());
-        assert!(
-            change(None, &wanted).is_empty(),
-            "issues from before are taken as they are"
-        );
     }
 }

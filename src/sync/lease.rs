@@ -5,16 +5,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-/// The finding `finding_id`, held by whoever knows `token`.
-#[derive(Clone, Debug)]
-pub struct Lease {
-    pub finding_id: String,
-    pub token: Uuid,
-}
+use crate::findings::fence::Lease;
 
 /// The jobs of one finding, leased to this worker.
 #[derive(Debug)]
@@ -36,23 +31,6 @@ pub struct ClaimedJob {
     /// (a broken clock, milliseconds read as seconds) would otherwise win over every later one.
     pub event_time: Option<DateTime<Utc>>,
     pub body: Option<Vec<u8>>,
-}
-
-/// A state write was refused because another worker holds the finding now.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error("another worker holds this finding now")]
-    LeaseLost,
-}
-
-/// What a fenced statement's row count says: none changed means the lease has gone.
-pub fn fenced(result: sqlx::postgres::PgQueryResult) -> Result<(), StoreError> {
-    match result.rows_affected() {
-        0 => Err(StoreError::LeaseLost),
-        _ => Ok(()),
-    }
 }
 
 /// A finding with a backlog is worked through in claims of at most this many events, and of at
@@ -148,19 +126,6 @@ pub async fn claim(pool: &PgPool, lease: Duration) -> Result<Option<Claim>, sqlx
     }
     tx.commit().await?;
     Ok(None)
-}
-
-/// Inside a transaction: holds the lease row until the transaction ends, so no other worker can
-/// take the finding over meanwhile. Fails with `LeaseLost` when the lease has gone already.
-pub async fn hold(conn: &mut PgConnection, lease: &Lease) -> Result<(), StoreError> {
-    let held = sqlx::query_scalar!(
-        "SELECT 1 AS one FROM finding_leases WHERE finding_id = $1 AND token = $2 FOR SHARE",
-        lease.finding_id,
-        lease.token
-    )
-    .fetch_optional(conn)
-    .await?;
-    held.map(|_| ()).ok_or(StoreError::LeaseLost)
 }
 
 /// Pushes the lease (and its jobs' leases) `lease_for` into the future. False once it has gone.

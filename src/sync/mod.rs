@@ -1,32 +1,17 @@
-//! The sync worker: applies stored issue events to their findings exactly once and drives
-//! GitHub to match, one finding at a time.
+//! The sync worker: claims a finding with its due jobs under a lease, applies its events, and
+//! drives its GitHub issue to match (plan, create or update, close or reopen, recover what an
+//! interrupted call made, respect what people decided). It holds the loop, not the state: a
+//! finding's tables are `findings/`, what an issue says is `issue/`, GitHub's API is `github/`.
 mod apply;
-mod codeowners;
-mod decisions;
 mod driver;
 mod dry_run;
-mod due;
-mod event;
-mod fix_lines;
-mod github;
-mod github_errors;
-mod github_search;
-mod known_locations;
+mod error;
 mod labels;
 mod lease;
-mod limits;
-mod locations;
-pub mod lookups;
-mod markers;
-mod neutralise;
-mod observe;
+mod look;
 mod owners;
-mod pacing;
 mod plan;
 mod recovery;
-mod render;
-mod snapshots;
-mod store;
 mod supervisor;
 mod target;
 
@@ -35,19 +20,18 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-pub use decisions::{record as record_seen, Decision, Seen, SeenState};
-use driver::{Driver, SyncError};
-pub use github::GitHub;
-pub use github_errors::backoff;
-use lease::{Claim, Heartbeat, StoreError};
-pub use markers::marker;
-pub use neutralise::neutralise;
-pub use pacing::{Budget, Pacer, Slot};
-pub use snapshots::{apply_looked_up, apply_snapshot, snapshot_begins, SnapshotApplied};
-use store::JobEnd;
+use driver::Driver;
+use error::SyncError;
+use lease::{Claim, Heartbeat};
 pub use supervisor::{supervise, WorkerLiveness, WorkerState};
 
 use crate::configuration::Settings;
+use crate::findings::due;
+use crate::findings::fence::StoreError;
+use crate::findings::jobs::{self, JobEnd};
+use crate::findings::lookups;
+use crate::github::client::{self as github, GitHub};
+use crate::github::errors::backoff;
 
 /// How often an idle worker looks for due jobs.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -119,7 +103,7 @@ impl Worker {
         )
     )]
     pub async fn run_once(&self) -> Result<Option<usize>, WorkerError> {
-        store::fail_jobs_without_finding(&self.pool).await?;
+        jobs::fail_jobs_without_finding(&self.pool).await?;
         crate::autofix::record::record_pending(&self.pool).await?;
         let Some(claim) = lease::claim(&self.pool, self.lease).await? else {
             return Ok(None);
@@ -163,7 +147,7 @@ impl Worker {
         let lease = &claim.lease;
         let apply::Applied { applicable, dead } = apply::apply_claim(&self.pool, claim, self.lookups).await?;
         for (job, reason) in &dead {
-            store::finish_jobs(&self.pool, lease, &[*job], &JobEnd::Dead(reason.clone())).await?;
+            jobs::finish_jobs(&self.pool, lease, &[*job], &JobEnd::Dead(reason.clone())).await?;
         }
         if applicable.is_empty() {
             return Ok(());
@@ -172,7 +156,7 @@ impl Worker {
         // write for the count and another for the lines a moment later.
         if self.lookups && lookups::awaited(&self.pool, &lease.finding_id).await? {
             tracing::debug!("waiting for the finding's occurrences from DeepSource");
-            store::finish_jobs(&self.pool, lease, &applicable, &JobEnd::Done).await?;
+            jobs::finish_jobs(&self.pool, lease, &applicable, &JobEnd::Done).await?;
             return Ok(());
         }
         let attempts = claim.jobs.iter().map(|j| j.attempts).max().unwrap_or(1);
@@ -185,7 +169,7 @@ impl Worker {
                     error: format!("GitHub rejected the credentials: {message}"),
                     counted: false,
                 };
-                store::finish_jobs(&self.pool, lease, &applicable, &end).await?;
+                jobs::finish_jobs(&self.pool, lease, &applicable, &end).await?;
                 return Err(github::GitHubError::Unauthorized(message).into());
             }
             Err(SyncError::LeaseLost) => return Err(SyncError::LeaseLost),
@@ -195,7 +179,7 @@ impl Worker {
                     error: other.to_string(),
                     counted: true,
                 };
-                store::finish_jobs(&self.pool, lease, &applicable, &end).await?;
+                jobs::finish_jobs(&self.pool, lease, &applicable, &end).await?;
                 return match other {
                     SyncError::Database(e) => Err(e.into()),
                     _ => Ok(()),
@@ -210,7 +194,7 @@ impl Worker {
             }
             JobEnd::Done => {}
         }
-        store::finish_jobs(&self.pool, lease, &applicable, &end).await?;
+        jobs::finish_jobs(&self.pool, lease, &applicable, &end).await?;
         Ok(())
     }
 
@@ -228,7 +212,7 @@ impl Worker {
             error: format!("the sync took longer than its deadline ({:?})", self.deadline),
             counted: true,
         };
-        store::finish_jobs(&self.pool, &claim.lease, &ids, &end).await?;
+        jobs::finish_jobs(&self.pool, &claim.lease, &ids, &end).await?;
         Ok(())
     }
 
@@ -289,7 +273,7 @@ impl Worker {
                     );
                     AUTH_PAUSE
                 }
-                Err(WorkerError::Database(error)) if is_connection_error(&error) => {
+                Err(WorkerError::Database(error)) if crate::db::is_unavailable(&error) => {
                     tracing::warn!(%error, "sync worker cannot reach the database; retrying");
                     Duration::from_secs(2)
                 }
@@ -306,14 +290,4 @@ impl Worker {
         }
         tracing::info!("sync worker stopped");
     }
-}
-
-/// The database could not be reached: the connection was lost, or none could be had. The same
-/// work may well succeed once it is back.
-fn is_connection_error(error: &sqlx::Error) -> bool {
-    crate::db::is_connection_lost(error)
-        || matches!(
-            error,
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
-        )
 }

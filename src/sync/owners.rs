@@ -8,13 +8,15 @@ use http::header::{HeaderValue, ETAG, IF_NONE_MATCH};
 use http::{HeaderMap, StatusCode};
 use sqlx::PgPool;
 
-use super::codeowners::CodeOwners;
-use super::driver::{Driver, SyncError};
-use super::github::{send_raw, GitHub, GitHubError, Method, RemoteIssue};
-use super::lease::Lease;
-use super::render::IssueContent;
-use super::store::{self, Call, Finding};
+use super::driver::Driver;
+use super::error::SyncError;
 use crate::domain::RepoSlug;
+use crate::findings::fence::Lease;
+use crate::findings::store::{self, Call, Finding};
+use crate::github::call::Method;
+use crate::github::client::{send_raw, GitHub, GitHubError, RemoteIssue};
+use crate::github::codeowners::CodeOwners;
+use crate::github::content::IssueContent;
 
 /// Where GitHub looks for CODEOWNERS; the first found counts.
 const LOCATIONS: [&str; 3] = [".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"];

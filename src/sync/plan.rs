@@ -1,9 +1,9 @@
 //! What one sync would do to a finding's issue, decided from what is stored alone: the driver
 //! carries it out, a dry run only records it. People's decisions come first (`decisions.rs`).
-use super::labels;
-use super::render::IssueContent;
-use super::store::Finding;
 use crate::configuration::{ReopenPolicy, SyncSettings};
+use crate::findings::store::Finding;
+use crate::github::content::IssueContent;
+use crate::issue::labels;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -125,7 +125,7 @@ pub fn text_stale(finding: &Finding, content: &IssueContent) -> bool {
 mod tests {
     use super::*;
     use crate::configuration::{IssueSettings, Settings};
-    use crate::sync::render::render;
+    use crate::issue::render::render;
 
     fn sync(pairs: &[(&str, &str)]) -> SyncSettings {
         Settings::from_lookup(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
@@ -134,7 +134,7 @@ mod tests {
     }
 
     fn linked(open: i64, state: &str) -> Finding {
-        let mut f = crate::sync::render::tests::finding();
+        let mut f = Finding::sample();
         f.open_occurrences = open;
         f.github_issue_number = Some(3);
         f.github_state = Some(state.into());

@@ -4,13 +4,14 @@
 //! its marker, and only if it is not there is the call made again.
 use chrono::Duration as ChronoDuration;
 
-use super::driver::{Driver, SyncError};
-use super::github::GitHub;
-use super::lease::Lease;
-use super::markers::{comment_marker, current_marker};
-use super::render::render;
-use super::store::{self, Call, Finding};
+use super::driver::Driver;
+use super::error::SyncError;
 use crate::domain::RepoSlug;
+use crate::findings::fence::Lease;
+use crate::findings::store::{self, Call, Finding};
+use crate::github::client::GitHub;
+use crate::issue::markers::{comment_marker, current_marker};
+use crate::issue::render::render;
 
 impl Driver {
     /// Links the issue an interrupted create made, or clears the intent when there is none.

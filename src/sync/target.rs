@@ -1,8 +1,8 @@
 //! Where a finding's issue lives, or why it is not synced: the filters, `GITHUB_REPO`, and the
 //! finding's own repository when it is on GitHub.
-use super::store::Finding;
 use crate::configuration::{GitHubSettings, SyncSettings};
 use crate::domain::RepoSlug;
+use crate::findings::store::Finding;
 
 /// Where this finding's issue lives, or why it is not synced.
 pub fn target(finding: &Finding, github: &GitHubSettings, sync: &SyncSettings) -> Result<RepoSlug, String> {

@@ -2,7 +2,7 @@
 //! seen is created (the backfill), one no longer listed goes to zero, and no interleaving with
 //! events counts an occurrence twice.
 use deepsource_sync::deepsource::{take_snapshot, DeepSource, RepositoryRef};
-use deepsource_sync::sync::{apply_snapshot, snapshot_begins, SnapshotApplied};
+use deepsource_sync::findings::snapshots::{apply_snapshot, snapshot_begins, SnapshotApplied};
 use secrecy::SecretString;
 
 use crate::fake_deepsource::{FakeDeepSource, Finding, TOKEN};

@@ -7,6 +7,7 @@ mod codeowners;
 mod concurrency;
 mod deepsource_apply;
 mod deepsource_snapshot;
+mod docs;
 mod errors;
 #[path = "../support/fake_deepsource.rs"]
 mod fake_deepsource;
@@ -19,6 +20,7 @@ mod idempotency;
 mod ingest_batches;
 mod ingest_errors;
 mod intake;
+mod layout;
 mod metrics;
 mod migrations;
 mod outage;

@@ -2,7 +2,7 @@
 //! credential is blocked.
 use std::time::Duration;
 
-use deepsource_sync::sync::{Pacer, Slot};
+use deepsource_sync::github::pacing::{Pacer, Slot};
 use tokio::time::Instant;
 
 use crate::helpers::{spawn_app_with, TestApp};

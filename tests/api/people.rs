@@ -422,7 +422,7 @@ pub fn issues_event(app: &TestApp, action: &str, change: impl FnOnce(&mut Value)
 #[tokio::test]
 async fn a_comparison_with_deepsource_does_not_undo_a_dismissal_either() {
     use deepsource_sync::deepsource::{take_snapshot, DeepSource, RepositoryRef};
-    use deepsource_sync::sync::{apply_snapshot, snapshot_begins};
+    use deepsource_sync::findings::snapshots::{apply_snapshot, snapshot_begins};
 
     use crate::fake_deepsource::{FakeDeepSource, Finding};
 

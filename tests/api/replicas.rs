@@ -6,7 +6,7 @@ use std::io::BufRead;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use deepsource_sync::sync::marker;
+use deepsource_sync::issue::markers::marker;
 use futures_util::StreamExt;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use deepsource_sync::deepsource::{take_snapshot, DeepSource, RepositoryRef};
+use deepsource_sync::findings::snapshots::{apply_snapshot, snapshot_begins};
 use deepsource_sync::reconcile::Reconciler;
-use deepsource_sync::sync::{apply_snapshot, snapshot_begins};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 

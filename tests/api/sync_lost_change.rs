@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use deepsource_sync::deepsource::{take_snapshot, DeepSource, RepositoryRef};
-use deepsource_sync::sync::{apply_snapshot, snapshot_begins, Pass, WorkerError};
+use deepsource_sync::findings::snapshots::{apply_snapshot, snapshot_begins};
+use deepsource_sync::sync::{Pass, WorkerError};
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
@@ -197,7 +198,7 @@ async fn a_look_is_queued_behind_a_running_job_and_never_beside_a_pending_one() 
     };
     let queue = |pool: sqlx::PgPool| async move {
         let mut conn = pool.acquire().await.unwrap();
-        deepsource_sync::queue::queue_finding(&mut conn, FINDING)
+        deepsource_sync::findings::queue::queue_finding(&mut conn, FINDING)
             .await
             .unwrap()
     };

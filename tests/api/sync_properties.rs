@@ -2,7 +2,7 @@
 //! delivering that history in order.
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use deepsource_sync::sync::marker;
+use deepsource_sync::issue::markers::marker;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 

@@ -2,7 +2,8 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use sqlx::PgPool;
 
-use super::{listed, Admin};
+use super::answer::listed;
+use super::guard::Admin;
 use crate::admin::{self, deliveries};
 use crate::error::ApiError;
 

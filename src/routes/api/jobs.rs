@@ -2,7 +2,8 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use sqlx::PgPool;
 
-use super::{job_id, listed, Admin};
+use super::answer::{job_id, listed};
+use super::guard::Admin;
 use crate::admin::{self, jobs, AdminError};
 use crate::error::ApiError;
 

@@ -5,7 +5,8 @@ use octocrab::Octocrab;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
-use super::github::{send, GitHub, GitHubError, Method, RemoteIssue};
+use super::call::Method;
+use super::client::{send, GitHub, GitHubError, RemoteIssue};
 use crate::domain::RepoSlug;
 
 /// Recent issues (and comments) looked through for a marker when search has not indexed a new

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 
-use super::event::Occurrence;
 use crate::deepsource::{OpenFinding, RepositoryRef, Snapshot};
+use crate::findings::event::Occurrence;
 
 /// What applying one snapshot did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -122,7 +122,7 @@ pub async fn apply_snapshot(
 
     // The worker brings GitHub in line with each changed finding, as for an event; a sync already
     // running read it before this change, so one is queued behind it (`queue.rs`).
-    crate::queue::queue_findings(&mut tx, &due).await?;
+    crate::findings::queue::queue_findings(&mut tx, &due).await?;
     tx.commit().await?;
     tracing::info!(
         created = applied.created,

@@ -1,6 +1,6 @@
 //! The hidden markers the service leaves in what it writes to GitHub, so that a create or a
 //! comment whose answer was lost can be recognised there (`recovery.rs`).
-use super::store::Finding;
+use crate::findings::store::Finding;
 
 /// The hidden marker an issue of this finding carries, so an issue whose create answer was lost
 /// can be found. With `REOPEN_POLICY=new` a finding has several issues over time, so each

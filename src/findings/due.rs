@@ -84,7 +84,7 @@ pub async fn enqueue_due(pool: &PgPool, fingerprint: &str, min_occurrences: i64)
             break;
         };
         let due: Vec<(String, i16)> = batch.into_iter().map(|id| (id, 0)).collect();
-        queued += crate::queue::queue_findings(&mut tx, &due).await?;
+        queued += crate::findings::queue::queue_findings(&mut tx, &due).await?;
         tx.commit().await?;
         after = last;
     }

@@ -2,7 +2,7 @@
 //! occurrences introduced *in its commit*, not the finding's whole set (see CONTRACTS.md), so it
 //! adds them to what is known; only DeepSource's API, through a comparison or a lookup, replaces
 //! the set with what is open now.
-use super::event::Occurrence;
+use crate::findings::event::Occurrence;
 
 /// More locations than this are not kept from events alone: the oldest go first. A finding that
 /// keeps gaining and losing occurrences without a DeepSource token would otherwise grow its

@@ -66,6 +66,11 @@ fn ends_with_word(text: &str, tail: &str) -> bool {
             .is_some_and(|c| c.is_alphanumeric())
 }
 
+/// Text shown inside a code span: its backticks become quotes, so it cannot end the span.
+pub fn code_span(text: &str) -> String {
+    neutralise(&text.replace('`', "'"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

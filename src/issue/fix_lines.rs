@@ -1,10 +1,10 @@
 //! The lines of an issue's body about DeepSource's Autofix: the pull requests that fix the
 //! finding (`autofix/`), and whether DeepSource could make one.
-use super::limits::{cut, MAX_FACT_CHARS};
-use super::neutralise::neutralise;
-use super::store::Finding;
 use crate::autofix::FixStatus;
 use crate::domain::RepositoryRef;
+use crate::findings::store::Finding;
+use crate::issue::limits::{cut, MAX_FACT_CHARS};
+use crate::issue::neutralise::neutralise;
 
 /// The Autofix pull requests that fix the finding, one line each. The pull request is named as
 /// `login/name#12`, which GitHub renders as a link: built from the repository the service parsed
@@ -50,8 +50,11 @@ fn is_plain_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn finding() -> Finding {
+        Finding::sample()
+    }
     use crate::autofix::ProposedFix;
-    use crate::sync::render::tests::finding;
 
     fn fix(number: i64, title: &str, status: FixStatus) -> ProposedFix {
         ProposedFix {

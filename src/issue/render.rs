@@ -1,45 +1,14 @@
 //! What a finding's GitHub issue says. Text that comes from DeepSource is neutralised
 //! (`neutralise.rs`), then every field is fitted to GitHub's limits (`limits.rs`).
-use sha2::{Digest, Sha256};
 
-use super::fix_lines::fix_lines;
-use super::limits::{self, cut, BodyParts, MAX_FACT_CHARS};
-use super::locations::grouped_locations;
-use super::markers::current_marker;
-use super::neutralise::{neutralise, neutralise_plain};
-use super::store::Finding;
 use crate::configuration::{IssueSettings, TitleField};
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IssueContent {
-    pub title: String,
-    pub labels: Vec<String>,
-    pub body: String,
-}
-
-impl IssueContent {
-    /// Changes when anything GitHub shows changes; stored to skip needless updates.
-    pub fn hash(&self) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update(self.title.as_bytes());
-        for label in &self.labels {
-            hasher.update(b"\n");
-            hasher.update(label.as_bytes());
-        }
-        hasher.update(b"\n\n");
-        hasher.update(self.body.as_bytes());
-        hex::encode(hasher.finalize())
-    }
-
-    /// Of the title and body alone: labels are written apart from them (`labels.rs`).
-    pub fn text_hash(&self) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update(self.title.as_bytes());
-        hasher.update(b"\n\n");
-        hasher.update(self.body.as_bytes());
-        hex::encode(hasher.finalize())
-    }
-}
+use crate::findings::store::Finding;
+use crate::github::content::IssueContent;
+use crate::issue::fix_lines::fix_lines;
+use crate::issue::limits::{self, cut, BodyParts, MAX_FACT_CHARS};
+use crate::issue::locations::grouped_locations;
+use crate::issue::markers::current_marker;
+use crate::issue::neutralise::{code_span, neutralise, neutralise_plain};
 
 /// What the finding's issue says, with the configured title and extra labels.
 pub fn render(finding: &Finding, issues: &IssueSettings) -> IssueContent {
@@ -159,10 +128,6 @@ fn fixed_since(finding: &Finding) -> String {
     )
 }
 
-pub(super) fn code_span(text: &str) -> String {
-    neutralise(&text.replace('`', "'"))
-}
-
 fn label_part(text: &str) -> String {
     text.chars()
         .map(|c| {
@@ -179,32 +144,11 @@ fn label_part(text: &str) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::configuration::TitleTemplate;
-    use crate::sync::event::Occurrence;
-    use crate::sync::markers::marker;
+    use crate::findings::event::Occurrence;
+    use crate::issue::markers::marker;
 
     pub(crate) fn finding() -> Finding {
-        Finding {
-            id: "PhVnb3NpdG9yeUl8c3VlOnp4a2E2bA==".into(),
-            repository_name: "demo-go".into(),
-            vcs_provider: "GITHUB".into(),
-            vcs_url: "https://github.com/deepsourcelabs/demo-go".into(),
-            default_branch: "master".into(),
-            issue_shortcode: "CRT-A0016".into(),
-            issue_title: "Simplify slice expression to sliced value itself".into(),
-            issue_description: "If a value is of type slice already, it need not be converted.".into(),
-            category: "ANTI_PATTERN".into(),
-            analyzer_shortcode: "go".into(),
-            analyzer_name: "Go".into(),
-            open_occurrences: 2,
-            locations: vec![Occurrence {
-                path: Some("code.go".into()),
-                begin_line: Some(160),
-                end_line: Some(161),
-                title: Some("could simplify allProducts[:] to allProducts".into()),
-                ..Occurrence::default()
-            }],
-            ..Finding::default()
-        }
+        Finding::sample()
     }
 
     #[test]

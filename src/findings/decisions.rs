@@ -10,10 +10,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::driver::{Driver, SyncError};
-use super::github::{GitHub, GitHubError, RemoteIssue};
-use super::store::Finding;
 use crate::domain::RepoSlug;
+use crate::github::client::RemoteIssue;
 
 /// What GitHub shows of an issue at one moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -239,7 +237,7 @@ pub async fn record(
     if matches!(decision, Decision::Reopened | Decision::Moved) {
         // Queued here, in the same transaction: a person's reopen is acted on even if no
         // DeepSource event follows.
-        crate::queue::queue_finding(conn, finding_id).await?;
+        crate::findings::queue::queue_finding(conn, finding_id).await?;
     }
     // Only what people changed is worth a line at INFO: a read before each write sees nothing
     // new most of the time.
@@ -250,32 +248,6 @@ pub async fn record(
         _ => tracing::info!(finding = %finding_id, decision = ?decision, "a person changed the issue"),
     }
     Ok(Some(decision))
-}
-
-impl Driver {
-    /// Reads the issue and records what a person did to it; the finding as it now stands.
-    pub(super) async fn look_at_issue(
-        &self,
-        github: &GitHub,
-        finding: Finding,
-        repo: &RepoSlug,
-    ) -> Result<Finding, SyncError> {
-        let number = finding.github_issue_number.expect("linked");
-        self.wait_for_reads(&github.budget_key(repo)).await?;
-        let seen = match github.get_issue(repo, number).await {
-            Ok(issue) => Seen::of_issue(&issue, repo),
-            Err(GitHubError::Gone { .. }) => Seen::deleted(),
-            Err(e) => return Err(e.into()),
-        };
-        self.learn(&finding.id, &seen).await?;
-        self.load(&finding.id).await?.ok_or(SyncError::LeaseLost)
-    }
-
-    pub(super) async fn learn(&self, finding_id: &str, seen: &Seen) -> Result<(), SyncError> {
-        let mut conn = self.pool.acquire().await?;
-        record(&mut conn, finding_id, seen).await?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -15,11 +15,12 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-use super::github_errors::{classify, unassignable};
-pub use super::github_errors::{GitHubError, Unassignable};
-use super::render::IssueContent;
+use super::call::{Answer, Method};
+use super::content::IssueContent;
+use super::errors::unassignable;
 use crate::configuration::{GitHubAuth, GitHubSettings};
 use crate::domain::RepoSlug;
+pub use crate::github::errors::{GitHubError, Unassignable};
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct RemoteIssue {
@@ -126,7 +127,7 @@ impl GitHub {
         }
     }
 
-    pub(super) async fn client_for(&self, repo: &RepoSlug) -> Result<Octocrab, GitHubError> {
+    pub(crate) async fn client_for(&self, repo: &RepoSlug) -> Result<Octocrab, GitHubError> {
         if self.app_id.is_none() {
             return Ok(self.root.clone());
         }
@@ -263,15 +264,7 @@ impl GitHub {
     }
 }
 
-#[derive(Clone, Copy)]
-pub(super) enum Method {
-    Get,
-    Post,
-    Patch,
-    Delete,
-}
-
-pub(super) async fn send<T: serde::de::DeserializeOwned>(
+pub(crate) async fn send<T: serde::de::DeserializeOwned>(
     client: &Octocrab,
     method: Method,
     path: &str,
@@ -280,36 +273,10 @@ pub(super) async fn send<T: serde::de::DeserializeOwned>(
     send_raw(client, method, path, body, None).await?.parse()
 }
 
-/// GitHub's answer, whatever its status.
-pub(super) struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub text: String,
-}
-
-impl Answer {
-    /// A success read as `T`; anything else as what it means for the sync.
-    pub(super) fn parse<T: serde::de::DeserializeOwned>(self) -> Result<T, GitHubError> {
-        let status = self.status;
-        if status.is_success() {
-            // Some answers (a 204) have no body; to a caller that wants none, that is `null`.
-            let text = if self.text.trim().is_empty() {
-                "null"
-            } else {
-                self.text.as_str()
-            };
-            return serde_json::from_str(text).map_err(|e| GitHubError::Transient {
-                detail: format!("unexpected answer from GitHub ({status}): {e}"),
-            });
-        }
-        Err(classify(status, &self.headers, &self.text))
-    }
-}
-
 /// Sends the request; only a call that got no answer is an error here. `headers` go on a GET
 /// (a conditional read's `If-None-Match`). Every call is counted in
 /// `deepsource_sync_github_requests_total`.
-pub(super) async fn send_raw(
+pub(crate) async fn send_raw(
     client: &Octocrab,
     method: Method,
     path: &str,

@@ -1,21 +1,16 @@
-//! The sync's tables: findings, their GitHub links, and how jobs finish. Every write a sync makes
-//! to its finding's state is fenced by its lease (see `lease.rs`): it changes nothing, and says
-//! `LeaseLost`, once another worker holds the finding.
+//! A finding as stored and its GitHub link. Every write a sync makes to its finding's state is
+//! fenced by its lease (`fence.rs`): it changes nothing, and says `LeaseLost`, once another
+//! worker holds the finding.
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::PgPool;
 
-use super::event::Occurrence;
-use super::lease::{fenced, Lease, StoreError};
+use super::fence::{fenced, Lease, StoreError};
 use crate::autofix::record::shown_fixes;
 use crate::autofix::ProposedFix;
-use crate::domain::AUTOFIX_EVENT_TYPE;
-
-/// A job is tried this many times; then it is `dead` with its last error, so a finding is never
-/// retried forever.
-pub const MAX_ATTEMPTS: i32 = 10;
+use crate::findings::event::Occurrence;
 
 /// A finding as stored: DeepSource's description of it, its count, and its GitHub link.
 #[derive(Clone, Debug, Default)]
@@ -61,38 +56,6 @@ pub struct Finding {
     pub autofix_available: Option<bool>,
     /// Autofix pull requests that fix it, newest first (`autofix/record.rs`).
     pub fixes: Vec<ProposedFix>,
-}
-
-/// How a claimed job ends this round.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum JobEnd {
-    Done,
-    Skipped(String),
-    Dead(String),
-    /// Try again `after` this long (on the database's clock); `counted` says whether this
-    /// round used up an attempt.
-    Retry {
-        after: Duration,
-        error: String,
-        counted: bool,
-    },
-}
-
-/// Jobs whose event named no finding cannot be synced; they end now, with the reason.
-pub async fn fail_jobs_without_finding(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query!(
-        r#"UPDATE sync_jobs
-           SET status = 'dead', attempts = attempts + 1, updated_at = now(),
-               last_error = 'the event has no data.object.id, so it names no RepositoryIssue'
-           WHERE finding_id IS NULL AND status IN ('pending', 'running')
-             -- Autofix events name no finding of their own: `autofix/record.rs` takes them.
-             AND NOT EXISTS (SELECT 1 FROM webhook_events e
-                             WHERE e.id = sync_jobs.event_id AND e.event_type = $1)"#,
-        AUTOFIX_EVENT_TYPE
-    )
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected())
 }
 
 /// The finding as stored. `settle` is how long a GitHub call may still land after it was begun:
@@ -353,57 +316,31 @@ pub async fn record_action(
     Ok(())
 }
 
-/// Ends this round of the claimed (running) jobs. A counted retry of a job that has used up `MAX_ATTEMPTS` makes
-/// it `dead` instead, keeping the last error. Fenced: a worker that lost its lease leaves the
-/// jobs to the worker that holds them now.
-pub async fn finish_jobs(
-    pool: &PgPool,
-    lease: &Lease,
-    job_ids: &[i64],
-    end: &JobEnd,
-) -> Result<(), StoreError> {
-    let (status, error, after, counted) = match end {
-        JobEnd::Done => ("done", None, None, false),
-        JobEnd::Skipped(reason) => ("skipped", Some(reason.as_str()), None, false),
-        JobEnd::Dead(reason) => ("dead", Some(reason.as_str()), None, false),
-        JobEnd::Retry {
-            after,
-            error,
-            counted,
-        } => (
-            "pending",
-            Some(error.as_str()),
-            Some(after.as_secs_f64()),
-            *counted,
-        ),
-    };
-    if job_ids.is_empty() {
-        return Ok(());
+#[cfg(test)]
+impl Finding {
+    /// A finding as the published sample event makes it, for tests of what is built from one.
+    pub fn sample() -> Finding {
+        Finding {
+            id: "PhVnb3NpdG9yeUl8c3VlOnp4a2E2bA==".into(),
+            repository_name: "demo-go".into(),
+            vcs_provider: "GITHUB".into(),
+            vcs_url: "https://github.com/deepsourcelabs/demo-go".into(),
+            default_branch: "master".into(),
+            issue_shortcode: "CRT-A0016".into(),
+            issue_title: "Simplify slice expression to sliced value itself".into(),
+            issue_description: "If a value is of type slice already, it need not be converted.".into(),
+            category: "ANTI_PATTERN".into(),
+            analyzer_shortcode: "go".into(),
+            analyzer_name: "Go".into(),
+            open_occurrences: 2,
+            locations: vec![Occurrence {
+                path: Some("code.go".into()),
+                begin_line: Some(160),
+                end_line: Some(161),
+                title: Some("could simplify allProducts[:] to allProducts".into()),
+                ..Occurrence::default()
+            }],
+            ..Finding::default()
+        }
     }
-    let uncount = after.is_some() && !counted;
-    fenced(
-        sqlx::query!(
-            r#"UPDATE sync_jobs SET
-                   status = CASE WHEN $6 AND attempts >= $7 THEN 'dead' ELSE $4 END,
-                   last_error = CASE WHEN $6 AND attempts >= $7
-                                     THEN format('gave up after %s attempts; the last: %s', attempts, $5::text)
-                                     ELSE $5 END,
-                   next_attempt_at = COALESCE(now() + make_interval(secs => $8), next_attempt_at),
-                   attempts = attempts - CASE WHEN $9 THEN 1 ELSE 0 END,
-                   lease_expires_at = NULL, updated_at = now()
-               WHERE id = ANY($3) AND status = 'running'
-                 AND EXISTS (SELECT 1 FROM finding_leases WHERE finding_id = $1 AND token = $2 FOR SHARE)"#,
-            lease.finding_id,
-            lease.token,
-            job_ids,
-            status,
-            error,
-            counted,
-            MAX_ATTEMPTS,
-            after,
-            uncount
-        )
-        .execute(pool)
-        .await?,
-    )
 }

@@ -2,12 +2,12 @@
 //! and what the answer meant, and the repository and issue named in the sync's span.
 use http::StatusCode;
 
-use super::github::{Answer, Method};
-use super::github_errors::{classify, GitHubError};
+use super::call::{Answer, Method};
+use super::errors::{classify, GitHubError};
 use crate::domain::RepoSlug;
 
 /// Counts one call in `deepsource_sync_github_requests_total`.
-pub(super) fn count_call(method: Method, path: &str, answer: &Result<Answer, GitHubError>) {
+pub fn count_call(method: Method, path: &str, answer: &Result<Answer, GitHubError>) {
     let outcome = match answer {
         Ok(a) if a.status.is_success() || a.status == StatusCode::NOT_MODIFIED => "ok",
         Ok(a) => match classify(a.status, &a.headers, &a.text) {
@@ -43,7 +43,7 @@ fn operation(method: Method, path: &str) -> &'static str {
 
 /// The sync's span (`Worker::run_once`) names the target repository, and the issue when there is
 /// one, on every line from here on.
-pub(super) fn name_in_span(repo: RepoSlug, issue: Option<i64>) -> RepoSlug {
+pub fn name_in_span(repo: RepoSlug, issue: Option<i64>) -> RepoSlug {
     let span = tracing::Span::current();
     span.record("repository", tracing::field::display(&repo));
     if let Some(number) = issue {

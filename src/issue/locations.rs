@@ -2,11 +2,10 @@
 //! and lines on the repository's default branch when those are known.
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::event::Occurrence;
-use super::limits::{cut, MAX_FACT_CHARS, MAX_OCCURRENCE_TITLE_CHARS};
-use super::neutralise::neutralise;
-use super::render::code_span;
-use super::store::Finding;
+use crate::findings::event::Occurrence;
+use crate::findings::store::Finding;
+use crate::issue::limits::{cut, MAX_FACT_CHARS, MAX_OCCURRENCE_TITLE_CHARS};
+use crate::issue::neutralise::{code_span, neutralise};
 
 /// One line per occurrence, grouped by file (in path and line order); when there are several
 /// files, each file's first line carries the file's name above it, so a cut keeps whole lines
