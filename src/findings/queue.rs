@@ -18,6 +18,7 @@ use sqlx::PgConnection;
 /// Queues a look at each finding (with its priority, lower first) that has no pending job, in
 /// the caller's transaction: the look is queued only if the change that asked for it commits.
 /// Returns how many jobs it added.
+#[tracing::instrument(skip_all, fields(findings = findings.len()))]
 pub async fn queue_findings(conn: &mut PgConnection, findings: &[(String, i16)]) -> Result<u64, sqlx::Error> {
     if findings.is_empty() {
         return Ok(0);

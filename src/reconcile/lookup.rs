@@ -31,6 +31,7 @@ pub struct LookupPass {
 }
 
 /// Looks up the due findings, one request's worth.
+#[tracing::instrument(skip_all)]
 pub async fn run_due(pool: &PgPool, client: &DeepSource) -> Result<LookupPass, sqlx::Error> {
     let mut pass = LookupPass::default();
     let due = lookups::claim_due(pool, MAX_FINDINGS_PER_REQUEST as i64, LEASE).await?;
@@ -62,6 +63,7 @@ enum Ended {
 /// Applies what DeepSource said of one finding, or records why it could not, and queues the
 /// finding's sync (which waited for this) either way: with the lines DeepSource listed, or with
 /// the count alone.
+#[tracing::instrument(skip_all, fields(finding = %lookup.finding_id))]
 async fn end(pool: &PgPool, lookup: &Lookup, answer: Looked) -> Result<Ended, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let ended = match answer {
