@@ -54,9 +54,14 @@ pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
         // A request that cannot get a connection soon is answered 503 so DeepSource retries;
         // waiting longer would only hold its delivery open.
         .acquire_timeout(settings.acquire_timeout)
-        // A ping before every use would add a round trip to every batch; the ingest path
-        // retries on a dropped connection instead.
-        .test_before_acquire(false)
+        // A connection that sat idle in the pool may have been ended meanwhile (a restart of
+        // Postgres, a failover, a pooler's restart): it is pinged before it is handed out, and a
+        // dead one is replaced, inside the acquire timeout. So no statement of any caller meets
+        // one, however many died, and no caller needs a retry of its own for it. The round trip
+        // is paid where connections are acquired one statement or request at a time, at low
+        // rates; intake, the one hot path, keeps its connection while deliveries keep coming
+        // (`ingest/batcher.rs`) and so acquires only after a pause.
+        .test_before_acquire(true)
         .connect_lazy(settings.url())
 }
 

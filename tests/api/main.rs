@@ -25,6 +25,7 @@ mod outage;
 mod pacing;
 mod people;
 mod reconcile;
+mod reconnect;
 mod replicas;
 mod retention;
 mod signature;
