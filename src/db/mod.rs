@@ -1,7 +1,9 @@
 //! Connection pool, database creation and migrations.
 mod migrate;
 
-pub use migrate::{latest_migration_version, migrate, migration_count, schema_is_current};
+pub use migrate::{
+    latest_migration_version, migrate, migration_count, migrations_applied, schema_is_current,
+};
 
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
