@@ -1,7 +1,7 @@
 //! Every pooled connection ended while the service sits idle, Postgres itself still up (what a
 //! restart of Postgres, a failover or a pooler's restart does to a pool): no request fails for
-//! it, at any entry point, one at a time or all at once; and with the database really away the
-//! answers are what they were.
+//! it, at any entry point, one at a time or all at once. One that ends under a store is stored
+//! again on another connection, once.
 use std::time::{Duration, Instant};
 
 use deepsource_sync::domain::WebhookSecret;
@@ -12,10 +12,7 @@ use sqlx::{Connection, PgConnection};
 
 use crate::admin::ADMIN_TOKEN;
 use crate::cli::binary;
-use crate::helpers::{
-    fixture_with_id, issue_event, server_url, spawn_app_behind_proxy, start_app, Fault, TestApp, INTRODUCED,
-    SAMPLE_REPO,
-};
+use crate::helpers::{issue_event, server_url, start_app, Fault, TestApp, INTRODUCED, SAMPLE_REPO};
 use crate::people::{post_github, GITHUB_SECRET};
 use crate::status_page::sign_in;
 
@@ -36,7 +33,7 @@ async fn app(run_worker: bool) -> TestApp {
 
 /// Polls until `done` (each look is a query or a glance at the pool: a signal, not a guess at
 /// how long something takes); the bound only turns a hang into a failure.
-async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+pub(crate) async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while !done().await {
         assert!(Instant::now() < deadline, "never: {what}");
@@ -97,7 +94,7 @@ async fn prepare(app: &TestApp) -> String {
 type Check<'a> = (&'static str, LocalBoxFuture<'a, Result<(), String>>);
 
 /// The body of a 200, or what came instead.
-async fn ok(response: reqwest::Response) -> Result<String, String> {
+pub(crate) async fn ok(response: reqwest::Response) -> Result<String, String> {
     let status = response.status();
     let text = response.text().await.map_err(|e| e.to_string())?;
     match status.as_u16() {
@@ -309,53 +306,73 @@ async fn a_worker_mid_claim_finishes_its_sync_on_fresh_connections() {
     .await;
 }
 
-#[tokio::test]
-async fn with_the_database_really_away_answers_are_503_and_metrics_says_its_gauges_are_missing() {
-    let (app, proxy) = spawn_app_behind_proxy(|s| {
-        s.database.acquire_timeout = Duration::from_millis(500);
-        s.webhook.ingest_timeout = Duration::from_millis(500);
-    })
-    .await;
-    assert_eq!(
-        app.deliver(&fixture_with_id("repository_issue_introduced.json", "a-1"))
-            .await,
-        "stored"
-    );
-    proxy.refuse();
+/// Holds a lock on `table` that blocks writes to it until the transaction ends.
+async fn lock(app: &TestApp, table: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut lock = app.pool.begin().await.unwrap();
+    sqlx::query(&format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    lock
+}
 
-    let delivery = fixture_with_id("repository_issue_introduced.json", "a-2");
-    let refused = app.post_signed(&delivery).await;
-    assert_eq!(refused.status(), 503);
-    assert!(refused.headers().get("retry-after").is_some());
-    assert_eq!(app.get("/readyz").await.status(), 503);
-    let scrape = ok(app.get("/metrics").await).await.unwrap();
-    assert!(
-        scrape.contains("\ndeepsource_sync_database_gauges_up 0\n"),
-        "{scrape}"
-    );
-    assert!(!scrape.contains("deepsource_sync_jobs{"), "{scrape}");
-
-    proxy.resume();
-    let back = Instant::now();
-    // The answer without gauges was not kept as if it were whole: the gauges are back well
-    // before the 10 s a read is cached for.
-    until("the gauges are back", async || {
-        ok(app.get("/metrics").await)
+/// Ends the session whose statement (`LIKE statement`) waits on the lock, then lets the lock go:
+/// the service's connection dies under its statement, which never ran.
+async fn end_the_waiting_session(
+    app: &TestApp,
+    lock: sqlx::Transaction<'static, sqlx::Postgres>,
+    statement: &str,
+) {
+    let waiting = "SELECT pid FROM pg_stat_activity
+                   WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE $2";
+    let mut pid = None;
+    until("the statement waits on the lock", async || {
+        pid = sqlx::query_scalar::<_, i32>(waiting)
+            .bind(&app.db_name)
+            .bind(statement)
+            .fetch_optional(&app.pool)
             .await
-            .unwrap()
-            .contains("\ndeepsource_sync_database_gauges_up 1\n")
+            .unwrap();
+        pid.is_some()
     })
     .await;
-    assert!(back.elapsed() < Duration::from_secs(5), "{:?}", back.elapsed());
-    let scrape = ok(app.get("/metrics").await).await.unwrap();
-    assert!(
-        scrape.contains("\ndeepsource_sync_jobs{status=\"pending\"} 1\n"),
-        "{scrape}"
+    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(ended);
+    lock.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_delivery_whose_connection_ends_under_its_store_is_stored_on_another_once() {
+    let app = app(false).await;
+    let ping = std::fs::read(format!(
+        "{}/tests/fixtures/github/ping.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let held = lock(&app, "github_events").await;
+    let (answer, ()) = tokio::join!(
+        post_github(&app, "ping", "gh-2", &ping),
+        end_the_waiting_session(&app, held, "%INSERT INTO github_events%")
     );
-    assert_eq!(app.deliver_when_back(&delivery).await, "stored");
-    assert_eq!(
-        app.count_rows().await,
-        (2, 2, 0),
-        "nothing was stored while it said 503"
+    let text = ok(answer).await.unwrap();
+    assert!(text.contains(r#""status":"stored""#), "{text}");
+    let github: i64 = sqlx::query_scalar("SELECT count(*) FROM github_events WHERE id = 'gh-2'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(github, 1);
+
+    let held = lock(&app, "webhook_events").await;
+    let event = issue_event(INTRODUCED, "ds-2", "RI-2", 1, 1_700_000_000);
+    let (answer, ()) = tokio::join!(
+        app.post_signed(&event),
+        end_the_waiting_session(&app, held, "%INSERT INTO webhook_events%")
     );
+    let text = ok(answer).await.unwrap();
+    assert!(text.contains(r#""status":"stored""#), "{text}");
+    assert_eq!(app.count_rows().await, (1, 1, 0));
 }
