@@ -1,8 +1,6 @@
 use std::time::Duration;
 
-use sqlx::pool::PoolConnection;
-use sqlx::{PgPool, Postgres};
-use tokio::sync::mpsc::error::TryRecvError;
+use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::outage::Availability;
@@ -14,10 +12,10 @@ type Reply = oneshot::Sender<Result<Outcome, IngestError>>;
 /// Most deliveries written by one statement.
 const MAX_BATCH: usize = 256;
 
-/// A connection can die under a batch (the server restarting under load), or between the pool's
-/// check and the batch: a batch whose connection turns out lost is tried again on another, which
-/// the pool checks before handing it out. Safe because storing is idempotent by delivery id: a
-/// batch that committed before its answer was lost finds its events stored (`duplicate`).
+/// The pool pings a connection before handing it out, but one can still die under a batch (the
+/// server restarting under load) or between the ping and the batch: a batch whose connection
+/// turns out lost is tried again on another. Safe because storing is idempotent by delivery id:
+/// a batch that committed before its answer was lost finds its events stored (`duplicate`).
 const ATTEMPTS: usize = 3;
 
 /// Handle to the group-commit task; cheap to clone into every HTTP worker.
@@ -34,11 +32,7 @@ impl Ingestor {
         let (queue, rx) = mpsc::channel(MAX_BATCH * 4);
         let availability = Availability::default();
         tokio::spawn(collect_batches(
-            Writer {
-                pool,
-                timeout,
-                held: None,
-            },
+            Writer { pool, timeout },
             availability.clone(),
             rx,
         ));
@@ -63,11 +57,6 @@ impl Ingestor {
 struct Writer {
     pool: PgPool,
     timeout: Duration,
-    /// The last batch's connection, kept while deliveries keep coming: under load, batches
-    /// follow one another without going through the pool and its check (a round trip each).
-    /// It goes back as soon as nothing waits, so a connection that sits idle does so in the
-    /// pool, which pings it before its next use.
-    held: Option<PoolConnection<Postgres>>,
 }
 
 /// Why a write did not happen.
@@ -88,22 +77,11 @@ enum Failure {
 /// answered 503 at once (they would only meet the same outage, one timeout after another) until
 /// the background probe sees the database answer again.
 async fn collect_batches(
-    mut writer: Writer,
+    writer: Writer,
     availability: Availability,
     mut rx: mpsc::Receiver<(IncomingEvent, Reply)>,
 ) {
-    loop {
-        let first = match rx.try_recv() {
-            Ok(next) => next,
-            Err(TryRecvError::Disconnected) => return,
-            Err(TryRecvError::Empty) => {
-                writer.held = None;
-                match rx.recv().await {
-                    Some(first) => first,
-                    None => return,
-                }
-            }
-        };
+    while let Some(first) = rx.recv().await {
         if availability.is_down() {
             refuse_all_waiting(first, &mut rx);
             continue;
@@ -115,7 +93,7 @@ async fn collect_batches(
                 Err(_) => break,
             }
         }
-        if commit_batch(&mut writer, batch).await == Written::StorageUnavailable {
+        if commit_batch(&writer, batch).await == Written::StorageUnavailable {
             availability.mark_down(&writer.pool);
             if let Ok(next) = rx.try_recv() {
                 refuse_all_waiting(next, &mut rx);
@@ -141,7 +119,7 @@ enum Written {
 }
 
 #[tracing::instrument(skip_all, fields(batch_size = batch.len()))]
-async fn commit_batch(writer: &mut Writer, batch: Vec<(IncomingEvent, Reply)>) -> Written {
+async fn commit_batch(writer: &Writer, batch: Vec<(IncomingEvent, Reply)>) -> Written {
     let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
     let error = match writer.store(&events).await {
         Ok(outcomes) => {
@@ -201,26 +179,20 @@ async fn commit_batch(writer: &mut Writer, batch: Vec<(IncomingEvent, Reply)>) -
 }
 
 impl Writer {
-    /// One statement's worth of events on the held connection or a pooled one, tried again on
-    /// another when the connection turns out to be gone.
-    async fn store(&mut self, events: &[IncomingEvent]) -> Result<Vec<Outcome>, Failure> {
+    /// One statement's worth of events on a pooled connection, tried again on another when the
+    /// connection turns out to be gone.
+    async fn store(&self, events: &[IncomingEvent]) -> Result<Vec<Outcome>, Failure> {
         let mut attempt = 1;
         loop {
             // Acquiring is bounded by the pool's own timeout, outside the statement's deadline,
             // so a statement that overruns leaves its connection in hand to be closed.
-            let mut conn = match self.held.take() {
-                Some(conn) => conn,
-                None => self
-                    .pool
-                    .acquire()
-                    .await
-                    .map_err(|e| Failure::Unavailable(format!("no database connection: {e}")))?,
-            };
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .map_err(|e| Failure::Unavailable(format!("no database connection: {e}")))?;
             match tokio::time::timeout(self.timeout, store_batch(&mut conn, events)).await {
-                Ok(Ok(outcomes)) => {
-                    self.held = Some(conn);
-                    return Ok(outcomes);
-                }
+                Ok(Ok(outcomes)) => return Ok(outcomes),
                 Ok(Err(error)) if is_connection_lost(&error) => {
                     conn.close_on_drop();
                     if attempt == ATTEMPTS {
@@ -229,11 +201,7 @@ impl Writer {
                     tracing::info!(%error, "a pooled connection was gone; trying the batch again");
                     attempt += 1;
                 }
-                Ok(Err(error)) => {
-                    // Refused, the statement left nothing open: the connection serves on.
-                    self.held = Some(conn);
-                    return Err(Failure::Refused(error));
-                }
+                Ok(Err(error)) => return Err(Failure::Refused(error)),
                 Err(_) => {
                     // Its answer may still arrive: a connection with a statement in flight must
                     // never serve another one.
