@@ -2,6 +2,7 @@
 //! API route of the same name does (`admin/`), against the database in the settings.
 use std::io::IsTerminal;
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::PgPool;
@@ -11,9 +12,26 @@ use crate::admin::{self, deliveries, findings, jobs, AdminError};
 use crate::configuration::{GitHubAuth, Settings};
 use crate::db;
 
+/// For the commands that change the database: it is brought up to date first, as by `serve`.
 async fn pool(settings: &Settings) -> anyhow::Result<PgPool> {
     db::prepare(&settings.database).await?;
     Ok(db::pool(&settings.database)?)
+}
+
+/// For the commands that only read: the database as it is, never created nor migrated.
+fn pool_as_is(settings: &Settings) -> anyhow::Result<PgPool> {
+    Ok(db::pool(&settings.database)?)
+}
+
+/// What `status` says of the schema when it is behind this binary, which only `migrate` (or a
+/// start of the service) changes.
+fn schema_behind(applied: usize) -> Option<String> {
+    let embedded = db::migration_count();
+    (applied < embedded).then(|| {
+        format!(
+            "behind this binary: {applied} of its {embedded} migrations applied; `deepsource-sync migrate` (or starting the service) applies the rest"
+        )
+    })
 }
 
 /// An admin refusal reads as one line naming what is wrong.
@@ -25,13 +43,33 @@ fn refused(error: AdminError) -> anyhow::Error {
 }
 
 pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let pool = pool(settings).await?;
-    let status = admin::status::status(&pool, &settings.github)
+    let pool = pool_as_is(settings)?;
+    let applied = db::migrations_applied(&pool)
         .await
-        .map_err(refused)?;
+        .context("could not read the database")?;
+    let behind = schema_behind(applied);
+    let status = match admin::status::status(&pool, &settings.github).await {
+        Ok(status) => status,
+        Err(error) => {
+            let error = refused(error);
+            return Err(match &behind {
+                Some(behind) => error.context(format!("the schema is {behind}")),
+                None => error,
+            });
+        }
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        let mut report = serde_json::to_value(&status)?;
+        report["schema"] = serde_json::json!({
+            "current": behind.is_none(),
+            "migrations_applied": applied,
+            "migrations_embedded": db::migration_count(),
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
+    }
+    if let Some(behind) = &behind {
+        println!("{:<10} {behind}", "schema");
     }
     let now = Utc::now();
     let i = &status.intake;
@@ -96,7 +134,7 @@ pub async fn jobs(
     finding: Option<String>,
     limit: i64,
 ) -> anyhow::Result<()> {
-    let pool = pool(settings).await?;
+    let pool = pool_as_is(settings)?;
     let filter = jobs::JobFilter {
         status,
         finding,

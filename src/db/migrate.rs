@@ -51,18 +51,29 @@ pub fn migration_count() -> usize {
 /// True once every migration this binary embeds has been applied: each of their versions, not
 /// only the highest (a history with a gap, V10 without V9, is behind too).
 pub async fn schema_is_current<'c>(conn: impl sqlx::PgExecutor<'c>) -> Result<bool, sqlx::Error> {
+    Ok(migrations_applied(conn).await? >= migration_count())
+}
+
+/// How many of the migrations this binary embeds the database has applied; read only (none on a
+/// database never migrated).
+pub async fn migrations_applied<'c>(conn: impl sqlx::PgExecutor<'c>) -> Result<usize, sqlx::Error> {
     let embedded: Vec<i32> = migrations::runner()
         .get_migrations()
         .iter()
         .map(|m| m.version())
         .collect();
-    let applied: i64 = sqlx::query_scalar(
+    let applied = sqlx::query_scalar::<_, i64>(
         "SELECT count(DISTINCT version) FROM refinery_schema_history WHERE version = ANY($1)",
     )
     .bind(&embedded)
     .fetch_one(conn)
-    .await?;
-    Ok(usize::try_from(applied).unwrap_or(0) >= migration_count())
+    .await;
+    match applied {
+        Ok(applied) => Ok(usize::try_from(applied).unwrap_or(0)),
+        // undefined_table: no history yet, so nothing applied.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Ok(0),
+        Err(e) => Err(e),
+    }
 }
 
 struct RefineryConnection<'c>(&'c mut PgConnection);

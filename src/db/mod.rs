@@ -1,7 +1,9 @@
 //! Connection pool, database creation and migrations.
 mod migrate;
 
-pub use migrate::{latest_migration_version, migrate, migration_count, schema_is_current};
+pub use migrate::{
+    latest_migration_version, migrate, migration_count, migrations_applied, schema_is_current,
+};
 
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
@@ -54,9 +56,14 @@ pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
         // A request that cannot get a connection soon is answered 503 so DeepSource retries;
         // waiting longer would only hold its delivery open.
         .acquire_timeout(settings.acquire_timeout)
-        // A ping before every use would add a round trip to every batch; the ingest path
-        // retries on a dropped connection instead.
-        .test_before_acquire(false)
+        // A connection that sat idle in the pool may have been ended meanwhile (a restart of
+        // Postgres, a failover, a pooler's restart): it is pinged before it is handed out, and a
+        // dead one is replaced, inside the acquire timeout. So no statement of any caller meets
+        // one, however many died, and no caller needs a retry of its own for it. The price is a
+        // round trip per acquire: per request or statement on the low-rate paths, per batch
+        // (of up to 256 deliveries) on intake's, where it measured within the noise
+        // (docs/performance.md, "Database outages").
+        .test_before_acquire(true)
         .connect_lazy(settings.url())
 }
 

@@ -2,10 +2,18 @@
 //! are durable, and a redelivery (same id, same bytes) changes nothing.
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::event::{DeliveryHeaders, GitHubEvent};
+use crate::db::is_connection_lost;
 use crate::findings::decisions::{record as record_seen, Decision};
+
+/// The pool checks a connection before handing it out, but one can still die before or under
+/// the transaction. GitHub does not redeliver a failed delivery by itself, so it is stored once
+/// more on another connection: harmless, since storing is one transaction, idempotent by
+/// delivery id. One that committed before its answer was lost is found stored (`duplicate`);
+/// one that did not left nothing behind.
+const ATTEMPTS: usize = 2;
 
 /// What storing one delivery did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,8 +46,29 @@ pub async fn store_delivery(
     body: &[u8],
     received_at: DateTime<Utc>,
 ) -> Result<Stored, sqlx::Error> {
+    let mut attempt = 1;
+    loop {
+        let mut conn = pool.acquire().await?;
+        match store_on(&mut conn, headers, event, body, received_at).await {
+            Err(error) if is_connection_lost(&error) && attempt < ATTEMPTS => {
+                conn.close_on_drop();
+                tracing::info!(%error, "the connection was lost; storing the GitHub delivery again");
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+async fn store_on(
+    conn: &mut PgConnection,
+    headers: &DeliveryHeaders,
+    event: &GitHubEvent,
+    body: &[u8],
+    received_at: DateTime<Utc>,
+) -> Result<Stored, sqlx::Error> {
     let sha = Sha256::digest(body).to_vec();
-    let mut tx = pool.begin().await?;
+    let mut tx = sqlx::Connection::begin(conn).await?;
     let inserted = sqlx::query_scalar!(
         r#"INSERT INTO github_events (id, event_type, action, received_at, body, body_sha256, outcome)
            VALUES ($1, $2, $3, $4, $5, $6, 'stored')

@@ -13,9 +13,10 @@ type Reply = oneshot::Sender<Result<Outcome, IngestError>>;
 /// Most deliveries written by one statement.
 const MAX_BATCH: usize = 256;
 
-/// Pooled connections are not pinged before use (that would add a round trip to every batch),
-/// so a batch that meets a connection the server has dropped is tried again on another one.
-/// Safe because storing is idempotent by delivery id.
+/// The pool pings a connection before handing it out, but one can still die under a batch (the
+/// server restarting under load) or between the ping and the batch: a batch whose connection
+/// turns out lost is tried again on another. Safe because storing is idempotent by delivery id:
+/// a batch that committed before its answer was lost finds its events stored (`duplicate`).
 const ATTEMPTS: usize = 3;
 
 /// Handle to the group-commit task; cheap to clone into every HTTP worker.

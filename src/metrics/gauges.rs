@@ -1,6 +1,8 @@
 //! Gauges read from Postgres: the queue, the findings by state, the age of each repository's last
 //! complete snapshot. Read at most once per `GAUGES_CACHED_FOR` by one statement, whatever the
-//! number of scrapers; scrapes in between (and those waiting on a read) share its answer.
+//! number of scrapers; scrapes in between (and those waiting on a read) share its answer. A scrape
+//! without them says so (`deepsource_sync_database_gauges_up 0`), and that answer is kept only
+//! for `FAILURE_CACHED_FOR`: never for as long as a whole one.
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -11,18 +13,22 @@ use tokio::time::{timeout, Instant};
 /// A scrape every 15 s (Prometheus' usual) reads the database at most every other time; a flood
 /// of scrapes reads it no more.
 pub const GAUGES_CACHED_FOR: Duration = Duration::from_secs(10);
-/// A database that does not answer within this leaves the gauges out of this scrape (and the
-/// next ones, until the cache runs out) rather than hold the scrape.
+/// A database that does not answer within this leaves the gauges out of this scrape rather than
+/// hold the scrape.
 const READ_DEADLINE: Duration = Duration::from_secs(2);
+/// How long a failed read is the answer: the scrapes that waited on it share it (rather than
+/// each wait out its own deadline in turn), and the next scrape after asks again.
+const FAILURE_CACHED_FOR: Duration = Duration::from_secs(1);
+const GAUGES_UP: &str = "deepsource_sync_database_gauges_up";
 
 const JOB_STATUSES: [&str; 5] = ["pending", "running", "done", "skipped", "dead"];
 const FINDING_STATES: [&str; 4] = ["open", "closed", "dismissed", "failed"];
 
 pub struct DatabaseGauges {
     pool: PgPool,
-    /// The text of the last read and when it was made. A lock, not a read-write lock: a scrape
-    /// that finds the text stale reads afresh while the others wait for its answer.
-    cached: Mutex<Option<(Instant, String)>>,
+    /// The last read's text (`None`: it failed) and when it was made. A lock, not a read-write
+    /// lock: a scrape that finds the text stale reads afresh while the others wait for its answer.
+    cached: Mutex<Option<(Instant, Option<String>)>>,
 }
 
 struct Row {
@@ -39,24 +45,28 @@ impl DatabaseGauges {
         }
     }
 
-    /// The gauges in Prometheus' text format; empty when the database could not be read.
+    /// The gauges in Prometheus' text format, after `GAUGES_UP` saying whether they are there.
     pub async fn render(&self) -> String {
         let mut cached = self.cached.lock().await;
         if let Some((at, text)) = cached.as_ref() {
-            if at.elapsed() < GAUGES_CACHED_FOR {
-                return text.clone();
+            let fresh_for = match text {
+                Some(_) => GAUGES_CACHED_FOR,
+                None => FAILURE_CACHED_FOR,
+            };
+            if at.elapsed() < fresh_for {
+                return with_up(text.as_deref());
             }
         }
         let text = match self.read().await {
-            Ok(rows) => format(&rows),
+            Ok(rows) => Some(format(&rows)),
             Err(reason) => {
-                // Cached too: a database that is away is not asked again by every scrape.
                 tracing::warn!(%reason, "could not read the gauges for /metrics");
-                String::new()
+                None
             }
         };
-        *cached = Some((Instant::now(), text.clone()));
-        text
+        let rendered = with_up(text.as_deref());
+        *cached = Some((Instant::now(), text));
+        rendered
     }
 
     async fn read(&self) -> Result<Vec<Row>, String> {
@@ -97,6 +107,18 @@ async fn query(conn: &mut sqlx::PgConnection) -> Result<Vec<Row>, sqlx::Error> {
     )
     .fetch_all(conn)
     .await
+}
+
+fn with_up(gauges: Option<&str>) -> String {
+    let mut text = String::new();
+    let name = family(
+        &mut text,
+        GAUGES_UP,
+        "1 when this scrape's database gauges were read from Postgres; 0 when it did not answer and they are missing",
+    );
+    let _ = writeln!(text, "{name} {}", u8::from(gauges.is_some()));
+    text.push_str(gauges.unwrap_or_default());
+    text
 }
 
 fn format(rows: &[Row]) -> String {
@@ -189,6 +211,24 @@ mod tests {
         assert!(text.contains("deepsource_sync_findings{state=\"open\"} 0\n"));
         assert!(text.contains("deepsource_sync_snapshot_age_seconds{repository=\"github:a/\\\"b\\\"\"} 60\n"));
         assert!(text.contains("# TYPE deepsource_sync_findings gauge\n"));
+    }
+
+    #[test]
+    fn a_scrape_says_whether_its_gauges_are_there() {
+        let missing = with_up(None);
+        assert!(
+            missing.ends_with("\ndeepsource_sync_database_gauges_up 0\n"),
+            "{missing}"
+        );
+        let whole = with_up(Some(&format(&[])));
+        assert!(
+            whole.contains("\ndeepsource_sync_database_gauges_up 1\n"),
+            "{whole}"
+        );
+        assert!(
+            whole.contains("deepsource_sync_jobs{status=\"pending\"} 0\n"),
+            "{whole}"
+        );
     }
 
     #[test]

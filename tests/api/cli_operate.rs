@@ -44,11 +44,13 @@ async fn status_and_jobs_show_the_queue_and_the_findings() {
     assert!(out.contains("open 1, closed 0, dismissed 0, failed 1"), "{out}");
     assert!(out.contains("writes left this hour"), "{out}");
     assert!(!out.contains("INFO"), "log lines go to stderr: {out}");
+    assert!(!out.contains("schema"), "the schema is current: {out}");
 
     let (ok, json, _) = run(&app, &["status", "--json"]);
     assert!(ok);
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["queue"]["findings_waiting"], 1);
+    assert_eq!(json["schema"]["current"], true);
 
     let (ok, out, _) = run(&app, &["jobs", "--status", "dead"]);
     assert!(ok);
@@ -93,4 +95,48 @@ async fn retry_replay_and_resync_queue_work_the_worker_then_does() {
     assert!(out.contains("queued ahead of other work"), "{out}");
     let (ok, _, err) = run(&app, &["resync", "--finding", "RI-none"]);
     assert!(!ok && err.contains("no finding RI-none"), "{err}");
+}
+
+#[tokio::test]
+async fn status_on_a_database_a_migration_behind_says_so_and_changes_nothing() {
+    let app = spawn_app().await;
+    app.deliver(&issue_event(INTRODUCED, "1", "RI-a", 1, 1_700_000_000))
+        .await;
+    // As an older binary left it: the newest migration not applied.
+    sqlx::query(
+        "DELETE FROM refinery_schema_history WHERE version = (SELECT max(version) FROM refinery_schema_history)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let history = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM refinery_schema_history")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let before = history().await;
+    let embedded = deepsource_sync::db::migration_count();
+
+    let (ok, out, err) = run(&app, &["status"]);
+    assert!(ok, "{out}{err}");
+    let behind = format!(
+        "schema     behind this binary: {} of its {embedded} migrations applied",
+        embedded - 1
+    );
+    assert!(out.contains(&behind), "{out}");
+    assert!(out.contains("1 events"), "the rest is reported as ever: {out}");
+    assert!(
+        !err.contains("migration"),
+        "nothing applied, nothing logged: {err}"
+    );
+    let (ok, json, err) = run(&app, &["status", "--json"]);
+    assert!(ok, "{json}{err}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["schema"]["current"], false);
+    assert_eq!(json["schema"]["migrations_applied"], embedded - 1);
+    let (ok, out, err) = run(&app, &["jobs"]);
+    assert!(ok && out.contains("RI-a"), "{out}{err}");
+    assert!(!err.contains("migration"), "{err}");
+    assert_eq!(history().await, before, "no migration was applied");
 }

@@ -22,6 +22,8 @@ pub struct TestApp {
     pub github: FakeGitHub,
     pub db_name: String,
     pub pool: PgPool,
+    /// The service's own pool (the test's `pool` is another): to see and fill what it holds.
+    pub service_pool: PgPool,
     pub client: reqwest::Client,
     /// Dropping it stops an in-process worker.
     pub _stop_worker: tokio::sync::watch::Sender<bool>,
@@ -103,7 +105,8 @@ pub async fn spawn_app_with_worker() -> TestApp {
     start_app(|_| {}, true).await
 }
 
-async fn start_app(customise: impl FnOnce(&mut Settings), run_worker: bool) -> TestApp {
+/// The service with its own settings, and with its supervised sync worker when `run_worker`.
+pub async fn start_app(customise: impl FnOnce(&mut Settings), run_worker: bool) -> TestApp {
     init_logs();
     let database = migrated_database().await;
     let (database_url, db_name) = (database.url.clone(), database.name.clone());
@@ -114,6 +117,7 @@ async fn start_app(customise: impl FnOnce(&mut Settings), run_worker: bool) -> T
         .await
         .expect("the application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let service_pool = app.pool();
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     if run_worker {
         app.spawn_worker(&settings, worker_stopped);
@@ -128,6 +132,7 @@ async fn start_app(customise: impl FnOnce(&mut Settings), run_worker: bool) -> T
         github,
         db_name,
         pool,
+        service_pool,
         client: reqwest::Client::new(),
         _stop_worker: stop_worker,
         _database: database,

@@ -27,6 +27,7 @@ mod outage;
 mod pacing;
 mod people;
 mod reconcile;
+mod reconnect;
 mod replicas;
 mod retention;
 mod signature;

@@ -8,6 +8,10 @@ async fn migrate_creates_the_database_and_is_idempotent_under_concurrency() {
     let url = db.url.clone();
     let settings = test_settings(&url);
     db::ensure_database(&settings.database).await.unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    // Never migrated, not even a history table: none applied, and that is no error.
+    assert_eq!(db::migrations_applied(&pool).await.unwrap(), 0);
+    assert!(!db::schema_is_current(&pool).await.unwrap());
     // Replicas starting together: the advisory lock makes them take turns, and only one applies.
     let (a, b, c) = tokio::join!(db::migrate(&url), db::migrate(&url), db::migrate(&url));
     let applied = [a.unwrap(), b.unwrap(), c.unwrap()];
@@ -18,7 +22,10 @@ async fn migrate_creates_the_database_and_is_idempotent_under_concurrency() {
     );
     assert_eq!(db::migrate(&url).await.unwrap(), 0);
 
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    assert_eq!(
+        db::migrations_applied(&pool).await.unwrap(),
+        db::migration_count()
+    );
     assert!(db::schema_is_current(&pool).await.unwrap());
 }
 

@@ -1,11 +1,13 @@
 //! The database going away behind the service's back (through a TCP proxy, never by touching
-//! the shared server): intake answers 503 + `Retry-After` instead of hanging, and recovers.
+//! the shared server): intake answers 503 + `Retry-After` instead of hanging, and recovers;
+//! `/metrics` says its gauges are missing.
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deepsource_sync::configuration::Settings;
 
 use crate::helpers::{fixture_with_id, sign, spawn_app_behind_proxy, TestApp, SECRET};
+use crate::reconnect::{ok, until};
 
 /// Not a latency assertion: only a guard so that a hang fails the test instead of blocking the
 /// suite. The outage lasts until the test ends it, so any answer here came during the outage.
@@ -140,4 +142,51 @@ async fn once_the_database_is_known_down_every_waiting_delivery_gets_503_at_once
         assert!(status == "stored" || status == "duplicate", "{status}");
     }
     assert_eq!(app.count_rows().await, (302, 300, 0));
+}
+
+#[tokio::test]
+async fn with_the_database_away_metrics_says_its_gauges_are_missing_and_shows_them_once_it_is_back() {
+    let (app, proxy) = spawn_app_behind_proxy(short_deadlines).await;
+    assert_eq!(
+        app.deliver(&fixture_with_id("repository_issue_introduced.json", "a-1"))
+            .await,
+        "stored"
+    );
+    proxy.refuse();
+
+    let delivery = fixture_with_id("repository_issue_introduced.json", "a-2");
+    let refused = app.post_signed(&delivery).await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().get("retry-after").is_some());
+    assert_eq!(app.get("/readyz").await.status(), 503);
+    let scrape = ok(app.get("/metrics").await).await.unwrap();
+    assert!(
+        scrape.contains("\ndeepsource_sync_database_gauges_up 0\n"),
+        "{scrape}"
+    );
+    assert!(!scrape.contains("deepsource_sync_jobs{"), "{scrape}");
+
+    proxy.resume();
+    let back = Instant::now();
+    // The answer without gauges was not kept as if it were whole: the gauges are back well
+    // before the 10 s a read is cached for.
+    until("the gauges are back", async || {
+        ok(app.get("/metrics").await)
+            .await
+            .unwrap()
+            .contains("\ndeepsource_sync_database_gauges_up 1\n")
+    })
+    .await;
+    assert!(back.elapsed() < Duration::from_secs(5), "{:?}", back.elapsed());
+    let scrape = ok(app.get("/metrics").await).await.unwrap();
+    assert!(
+        scrape.contains("\ndeepsource_sync_jobs{status=\"pending\"} 1\n"),
+        "{scrape}"
+    );
+    assert_eq!(app.deliver_when_back(&delivery).await, "stored");
+    assert_eq!(
+        app.count_rows().await,
+        (2, 2, 0),
+        "nothing was stored while it said 503"
+    );
 }

@@ -17,7 +17,7 @@ fn no_redirects() -> reqwest::Client {
 }
 
 /// Signs in over HTTP; returns the `Set-Cookie` header and the cookie as a browser sends it.
-async fn sign_in(app: &TestApp) -> (String, String) {
+pub(crate) async fn sign_in(app: &TestApp) -> (String, String) {
     let response = no_redirects()
         .post(format!("{}/login", app.address))
         .form(&[("token", ADMIN_TOKEN)])
