@@ -104,7 +104,7 @@ impl ApiError {
             ApiError::Admin(AdminError::NotFound(_)) => "not_found",
             ApiError::Admin(AdminError::BadRequest(_)) => "bad_request",
             ApiError::Admin(AdminError::Conflict(_)) => "conflict",
-            ApiError::Admin(AdminError::Database(e)) if crate::db::is_connection_lost(e) => "unavailable",
+            ApiError::Admin(AdminError::Database(e)) if crate::db::is_unavailable(e) => "unavailable",
             ApiError::Admin(AdminError::Database(_)) => "internal",
         }
     }
@@ -130,7 +130,7 @@ impl ResponseError for ApiError {
             ApiError::Admin(AdminError::NotFound(_)) => StatusCode::NOT_FOUND,
             ApiError::Admin(AdminError::BadRequest(_)) => StatusCode::BAD_REQUEST,
             ApiError::Admin(AdminError::Conflict(_)) => StatusCode::CONFLICT,
-            ApiError::Admin(AdminError::Database(e)) if crate::db::is_connection_lost(e) => {
+            ApiError::Admin(AdminError::Database(e)) if crate::db::is_unavailable(e) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Admin(AdminError::Database(_)) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -160,5 +160,24 @@ impl ResponseError for ApiError {
             tracing::error!(error = %e, "an admin request failed in the database");
         }
         response.json(serde_json::json!({ "error": self.code(), "message": self.to_string() }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_admin_request_the_database_cannot_take_now_is_a_503_to_retry() {
+        for unavailable in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed] {
+            let error = ApiError::Admin(AdminError::Database(unavailable));
+            let response = error.error_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert!(response.headers().contains_key(header::RETRY_AFTER));
+            assert_eq!(error.code(), "unavailable");
+        }
+        let other = ApiError::Admin(AdminError::Database(sqlx::Error::RowNotFound));
+        assert_eq!(other.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(other.code(), "internal");
     }
 }
