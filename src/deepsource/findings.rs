@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::client::DeepSource;
-use super::snapshot::{more_occurrences, open_finding, OpenFinding, SnapshotError};
+use super::snapshot::{more_occurrences, open_finding, OpenFinding, SnapshotError, LISTED};
 
 /// What DeepSource said of one finding asked for by id: the finding with all its occurrences,
 /// `None` when it shows no such node to the token, or why its answer is incomplete.
@@ -14,16 +14,6 @@ pub type Looked = Result<Option<OpenFinding>, SnapshotError>;
 /// Findings asked for in one request.
 pub const MAX_FINDINGS_PER_REQUEST: usize = 20;
 
-const FIELDS: &str = "fragment Listed on RepositoryIssue {
-  id
-  issue { shortcode title category severity shortDescription autofixAvailable analyzer { shortcode name } }
-  occurrences(first: 100) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    edges { node { id path beginLine beginColumn endLine endColumn title } }
-  }
-}";
-
 /// The query for `n` findings: `f0: node(id: $i0) { ...Listed }` and so on.
 fn query(n: usize) -> String {
     let variables: Vec<String> = (0..n).map(|i| format!("$i{i}: ID!")).collect();
@@ -31,7 +21,7 @@ fn query(n: usize) -> String {
         .map(|i| format!("  f{i}: node(id: $i{i}) {{ ...Listed }}"))
         .collect();
     format!(
-        "query Findings({}) {{\n{}\n}}\n{FIELDS}",
+        "query Findings({}) {{\n{}\n}}\n{LISTED}",
         variables.join(", "),
         nodes.join("\n")
     )

@@ -3,6 +3,7 @@
 //! connection whose pages do not add up — the whole snapshot fails, so nothing is ever closed
 //! because a listing stopped short.
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use serde_json::{json, Value};
 
@@ -14,24 +15,32 @@ const PAGE: usize = 100;
 /// A guard against an endpoint whose cursors never end: 10,000 pages of 100 is a million items.
 const MAX_PAGES: usize = 10_000;
 
-const SNAPSHOT_QUERY: &str =
-    "query Snapshot($name: String!, $login: String!, $provider: VCSProvider!, $after: String) {
-  repository(name: $name, login: $login, vcsProvider: $provider) {
-    issues(first: 100, after: $after) {
-      totalCount
-      pageInfo { hasNextPage endCursor }
-      edges { node {
-        id
-        issue { shortcode title category severity shortDescription autofixAvailable analyzer { shortcode name } }
-        occurrences(first: 100) {
-          totalCount
-          pageInfo { hasNextPage endCursor }
-          edges { node { id path beginLine beginColumn endLine endColumn title } }
-        }
-      } }
-    }
+/// What is read of each RepositoryIssue, in a snapshot and in a lookup by id (`findings.rs`):
+/// the fragment `Listed`, with the first page of its occurrences.
+pub(super) const LISTED: &str = "fragment Listed on RepositoryIssue {
+  id
+  issue { shortcode title category severity shortDescription autofixAvailable analyzer { shortcode name } }
+  occurrences(first: 100) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node { id path beginLine beginColumn endLine endColumn title } }
   }
 }";
+
+static SNAPSHOT_QUERY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "query Snapshot($name: String!, $login: String!, $provider: VCSProvider!, $after: String) {{
+  repository(name: $name, login: $login, vcsProvider: $provider) {{
+    issues(first: 100, after: $after) {{
+      totalCount
+      pageInfo {{ hasNextPage endCursor }}
+      edges {{ node {{ ...Listed }} }}
+    }}
+  }}
+}}
+{LISTED}"
+    )
+});
 
 const OCCURRENCES_QUERY: &str = "query Occurrences($id: ID!, $after: String) {
   node(id: $id) {
@@ -169,7 +178,7 @@ pub async fn take_with_progress(
             "provider": repository.provider, "after": after,
         });
         requests += 1;
-        let data = client.query(SNAPSHOT_QUERY, variables).await?;
+        let data = client.query(&SNAPSHOT_QUERY, variables).await?;
         if data["repository"].is_null() {
             return Err(SnapshotError::NotVisible(repository.clone()));
         }

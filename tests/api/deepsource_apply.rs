@@ -1,21 +1,12 @@
 //! Snapshots applied: DeepSource's counts and locations become the findings', a finding never
 //! seen is created (the backfill), one no longer listed goes to zero, and no interleaving with
 //! events counts an occurrence twice.
-use deepsource_sync::deepsource::{take_snapshot, DeepSource, RepositoryRef};
+use deepsource_sync::deepsource::{take_snapshot, DeepSource};
 use deepsource_sync::findings::snapshots::{apply_snapshot, snapshot_begins, SnapshotApplied};
 use secrecy::SecretString;
 
 use crate::fake_deepsource::{FakeDeepSource, Finding, TOKEN};
-use crate::helpers::{issue_event, spawn_app, TestApp, INTRODUCED, RESOLVED, SAMPLE_REPO};
-
-fn sample_repository() -> RepositoryRef {
-    let (login, name) = SAMPLE_REPO.split_once('/').unwrap();
-    RepositoryRef {
-        provider: "GITHUB".into(),
-        login: login.into(),
-        name: name.into(),
-    }
-}
+use crate::helpers::{issue_event, sample_repository, spawn_app, TestApp, INTRODUCED, RESOLVED, SAMPLE_REPO};
 
 /// Takes a snapshot of the sample repository from `fake` and applies it, as a reconciliation does.
 async fn reconcile(app: &TestApp, fake: &FakeDeepSource) -> SnapshotApplied {

@@ -298,6 +298,16 @@ pub const RESOLVED: &str = "repository_issue.resolved";
 /// The sample payloads' repository.
 pub const SAMPLE_REPO: &str = "deepsourcelabs/demo-go";
 
+/// The sample repository as DeepSource's API names it.
+pub fn sample_repository() -> deepsource_sync::deepsource::RepositoryRef {
+    let (login, name) = SAMPLE_REPO.split_once('/').unwrap();
+    deepsource_sync::deepsource::RepositoryRef {
+        provider: "GITHUB".into(),
+        login: login.into(),
+        name: name.into(),
+    }
+}
+
 /// A `repository_issue.*` event for `finding` built from the published sample.
 pub fn issue_event(kind: &str, event_id: &str, finding: &str, count: i64, created_at: i64) -> Vec<u8> {
     issue_event_with(kind, event_id, finding, count, created_at, |_| {})

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use deepsource_sync::deepsource::{take_snapshot, DeepSource, RepositoryRef};
+use deepsource_sync::deepsource::{take_snapshot, DeepSource};
 use deepsource_sync::findings::snapshots::{apply_snapshot, snapshot_begins};
 use deepsource_sync::reconcile::Reconciler;
 use secrecy::SecretString;
@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 
 use crate::fake_deepsource::{occurrence_id, FakeDeepSource, Fault, Finding, TOKEN};
 use crate::helpers::{
-    issue_event_with, spawn_app, spawn_app_with, TestApp, INTRODUCED, RESOLVED, SAMPLE_REPO,
+    issue_event_with, sample_repository, spawn_app, spawn_app_with, TestApp, INTRODUCED, RESOLVED,
+    SAMPLE_REPO,
 };
 
 const FINDING: &str = "RI-places";
@@ -334,15 +335,6 @@ async fn compare(app: &TestApp, fake: &FakeDeepSource) {
     let began = snapshot_begins(&app.pool).await.unwrap();
     let snapshot = take_snapshot(&client, &sample_repository()).await.unwrap();
     apply_snapshot(&app.pool, &snapshot, began).await.unwrap();
-}
-
-fn sample_repository() -> RepositoryRef {
-    let (login, name) = SAMPLE_REPO.split_once('/').unwrap();
-    RepositoryRef {
-        provider: "GITHUB".into(),
-        login: login.into(),
-        name: name.into(),
-    }
 }
 
 /// Events before a comparison, during its listing (held at DeepSource) and after it, a change

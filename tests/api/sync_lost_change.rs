@@ -4,7 +4,7 @@
 //! made by holding the running sync inside its GitHub write while the change commits.
 use std::sync::Arc;
 
-use deepsource_sync::deepsource::{take_snapshot, DeepSource, RepositoryRef};
+use deepsource_sync::deepsource::{take_snapshot, DeepSource};
 use deepsource_sync::findings::snapshots::{apply_snapshot, snapshot_begins};
 use deepsource_sync::sync::{Pass, WorkerError};
 use secrecy::SecretString;
@@ -12,20 +12,11 @@ use tokio::task::JoinHandle;
 
 use crate::fake_deepsource::{FakeDeepSource, Finding, TOKEN};
 use crate::fake_github::{self, Issue};
-use crate::helpers::{issue_event, TestApp, INTRODUCED, SAMPLE_REPO};
+use crate::helpers::{issue_event, sample_repository, TestApp, INTRODUCED, SAMPLE_REPO};
 use crate::people::{app_that, post_github, Learns};
 
 const FINDING: &str = "RI-held";
 const T: i64 = 1_700_000_000;
-
-fn sample_repository() -> RepositoryRef {
-    let (login, name) = SAMPLE_REPO.split_once('/').unwrap();
-    RepositoryRef {
-        provider: "GITHUB".into(),
-        login: login.into(),
-        name: name.into(),
-    }
-}
 
 /// What DeepSource lists for the finding now: a new title and `count` occurrences in a file no
 /// event named.
@@ -58,6 +49,14 @@ async fn sync_held_in_its_update(
     let worker = tokio::spawn(async move { worker.run_until_idle().await });
     held.arrived().await;
     (worker, held)
+}
+
+/// GitHub tells the service, through its `issues` webhook, what a person did to issue #1.
+async fn person_said(app: &TestApp, action: &str) {
+    let event = app.github.issues_event(SAMPLE_REPO, 1, action);
+    let delivery = uuid::Uuid::new_v4().to_string();
+    let body = serde_json::to_vec(&event).unwrap();
+    assert_eq!(post_github(app, "issues", &delivery, &body).await.status(), 200);
 }
 
 fn the_issue(app: &TestApp) -> Issue {
@@ -109,22 +108,12 @@ async fn a_persons_reopen_arriving_while_the_sync_runs_is_acted_on_after_it() {
 
     // While the update waits: a person closes the issue as not planned, DeepSource's listing
     // changes (nothing is written for a dismissed finding), and the person reopens it.
-    let tell = |action: &'static str| {
-        let app = &app;
-        async move {
-            let event = app.github.issues_event(SAMPLE_REPO, 1, action);
-            let delivery = uuid::Uuid::new_v4().to_string();
-            let body = serde_json::to_vec(&event).unwrap();
-            let response = post_github(app, "issues", &delivery, &body).await;
-            assert_eq!(response.status(), 200);
-        }
-    };
     app.github.close_as_person(SAMPLE_REPO, 1, "not_planned");
-    tell("closed").await;
+    person_said(&app, "closed").await;
     deepsource_now(&fake, 4);
     compare(&app, &fake).await;
     app.github.reopen_as_person(SAMPLE_REPO, 1);
-    tell("reopened").await;
+    person_said(&app, "reopened").await;
     held.release();
     worker.await.unwrap().unwrap();
 
@@ -257,16 +246,7 @@ async fn a_persons_reopen_and_the_start_up_sweep_queue_behind_a_running_job() {
     app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, T)).await;
     app.run_worker().await.unwrap();
     app.github.close_as_person(SAMPLE_REPO, 1, "not_planned");
-    let tell = |action: &'static str| {
-        let app = &app;
-        async move {
-            let event = app.github.issues_event(SAMPLE_REPO, 1, action);
-            let body = serde_json::to_vec(&event).unwrap();
-            let delivery = uuid::Uuid::new_v4().to_string();
-            assert_eq!(post_github(app, "issues", &delivery, &body).await.status(), 200);
-        }
-    };
-    tell("closed").await;
+    person_said(&app, "closed").await;
     let running = || async {
         sqlx::query(
             "INSERT INTO sync_jobs (finding_id, status, lease_expires_at) VALUES ($1, 'running', now() + interval '1 minute')",
@@ -287,7 +267,7 @@ async fn a_persons_reopen_and_the_start_up_sweep_queue_behind_a_running_job() {
     };
     running().await;
     app.github.reopen_as_person(SAMPLE_REPO, 1);
-    tell("reopened").await;
+    person_said(&app, "reopened").await;
     assert_eq!(
         pending().await,
         1,

@@ -9,6 +9,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+
+/// A request held until the test releases it, as at the fake GitHub.
+pub use crate::fake_github::Hold;
 use serde_json::{json, Value};
 
 pub const TOKEN: &str = "dsp_test_token";
@@ -63,27 +66,6 @@ pub enum Fault {
     Slow(std::time::Duration),
     /// The request waits at the fake until released, then is answered from what is open then.
     Hold(Arc<Hold>),
-}
-
-/// A request held at the fake until the test lets it through: `arrived` fires when it gets
-/// there, and it is answered once `release` is called.
-#[derive(Debug, Default)]
-pub struct Hold {
-    arrived: tokio::sync::Notify,
-    released: tokio::sync::Notify,
-}
-
-impl Hold {
-    /// Waits for the request; one that never comes fails the test instead of hanging it.
-    pub async fn arrived(&self) {
-        tokio::time::timeout(std::time::Duration::from_secs(15), self.arrived.notified())
-            .await
-            .expect("the held request arrived at the fake DeepSource");
-    }
-
-    pub fn release(&self) {
-        self.released.notify_one();
-    }
 }
 
 #[derive(Default)]
@@ -222,8 +204,7 @@ async fn handle(
             None
         }
         Some(Fault::Hold(hold)) => {
-            hold.arrived.notify_one();
-            hold.released.notified().await;
+            hold.here().await;
             None
         }
         other => other,

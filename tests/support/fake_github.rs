@@ -63,6 +63,12 @@ impl Hold {
     pub fn release(&self) {
         self.released.notify_one();
     }
+
+    /// At a fake: says the request arrived, then waits until the test releases it.
+    pub async fn here(&self) {
+        self.arrived.notify_one();
+        self.released.notified().await;
+    }
 }
 
 /// What the next matching request gets instead of a normal answer.
