@@ -10,9 +10,6 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use crate::domain::RepoSlug;
-use crate::github::client::RemoteIssue;
-
 /// What GitHub shows of an issue at one moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seen {
@@ -40,31 +37,6 @@ impl Seen {
             moved_to: None,
             by: None,
             at: None,
-        }
-    }
-
-    /// The issue as a read answered it; `asked` is where it was asked for, so an answer from
-    /// elsewhere (a redirect) is a move.
-    pub fn of_issue(issue: &RemoteIssue, asked: &RepoSlug) -> Self {
-        let now_in = issue
-            .repository_url
-            .as_deref()
-            .and_then(|url| url.split("/repos/").nth(1))
-            .and_then(|slug| RepoSlug::parse(slug).ok());
-        let moved_to = now_in
-            .filter(|repo| !repo.to_string().eq_ignore_ascii_case(&asked.to_string()))
-            .map(|repo| (repo.to_string(), issue.number));
-        let state = match issue.state.as_str() {
-            "closed" => SeenState::Closed {
-                reason: issue.state_reason.clone(),
-            },
-            _ => SeenState::Open,
-        };
-        Self {
-            state,
-            moved_to,
-            by: issue.closed_by.as_ref().map(|u| u.login.clone()),
-            at: issue.updated_at,
         }
     }
 }

@@ -4,9 +4,9 @@
 use super::driver::Driver;
 use super::error::SyncError;
 use crate::domain::RepoSlug;
-use crate::findings::decisions::{record, Seen};
+use crate::findings::decisions::{record, Seen, SeenState};
 use crate::findings::store::Finding;
-use crate::github::client::{GitHub, GitHubError};
+use crate::github::client::{GitHub, GitHubError, RemoteIssue};
 
 impl Driver {
     /// Reads the issue and records what a person did to it; the finding as it now stands.
@@ -19,7 +19,7 @@ impl Driver {
         let number = finding.github_issue_number.expect("linked");
         self.wait_for_reads(&github.budget_key(repo)).await?;
         let seen = match github.get_issue(repo, number).await {
-            Ok(issue) => Seen::of_issue(&issue, repo),
+            Ok(issue) => seen(&issue, repo),
             Err(GitHubError::Gone { .. }) => Seen::deleted(),
             Err(e) => return Err(e.into()),
         };
@@ -31,5 +31,30 @@ impl Driver {
         let mut conn = self.pool.acquire().await?;
         record(&mut conn, finding_id, seen).await?;
         Ok(())
+    }
+}
+
+/// The issue as a read answered it; `asked` is where it was asked for, so an answer from
+/// elsewhere (a redirect) is a move.
+fn seen(issue: &RemoteIssue, asked: &RepoSlug) -> Seen {
+    let now_in = issue
+        .repository_url
+        .as_deref()
+        .and_then(|url| url.split("/repos/").nth(1))
+        .and_then(|slug| RepoSlug::parse(slug).ok());
+    let moved_to = now_in
+        .filter(|repo| !repo.to_string().eq_ignore_ascii_case(&asked.to_string()))
+        .map(|repo| (repo.to_string(), issue.number));
+    let state = match issue.state.as_str() {
+        "closed" => SeenState::Closed {
+            reason: issue.state_reason.clone(),
+        },
+        _ => SeenState::Open,
+    };
+    Seen {
+        state,
+        moved_to,
+        by: issue.closed_by.as_ref().map(|u| u.login.clone()),
+        at: issue.updated_at,
     }
 }
