@@ -1,7 +1,7 @@
 //! DeepSource's Autofix: the pull request a run opened, and which findings it fixes. An
 //! `autofix_run.updated` is read here; `record.rs` keeps the newest word on each pull request
 //! and queues a sync for each finding whose issue shows it; the issue's body names it
-//! (`sync/render.rs`).
+//! (`issue/fix_lines.rs`).
 pub mod record;
 
 use serde_json::Value;

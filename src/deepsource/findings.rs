@@ -28,16 +28,12 @@ fn query(n: usize) -> String {
 }
 
 /// What DeepSource said of each of `ids` (at most `MAX_FINDINGS_PER_REQUEST`), in their order
-/// (no such node is not the same as nothing open). A request that fails fails them all. Also
-/// returns the requests made.
+/// (no such node is not the same as nothing open). A request that fails fails them all.
 #[tracing::instrument(skip_all, fields(findings = ids.len()))]
-pub async fn take_findings(
-    client: &DeepSource,
-    ids: &[String],
-) -> Result<(Vec<Looked>, usize), SnapshotError> {
+pub async fn take_findings(client: &DeepSource, ids: &[String]) -> Result<Vec<Looked>, SnapshotError> {
     assert!(ids.len() <= MAX_FINDINGS_PER_REQUEST, "one request's worth");
     if ids.is_empty() {
-        return Ok((Vec::new(), 0));
+        return Ok(Vec::new());
     }
     let variables: Map<String, Value> = ids
         .iter()
@@ -45,7 +41,6 @@ pub async fn take_findings(
         .map(|(i, id)| (format!("i{i}"), json!(id)))
         .collect();
     let data = client.query(&query(ids.len()), Value::Object(variables)).await?;
-    let mut requests = 1;
     let mut found = Vec::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
         let node = &data[format!("f{i}").as_str()];
@@ -58,19 +53,15 @@ pub async fn take_findings(
                 "asked for {id}, DeepSource answered {}",
                 finding.id
             ))),
-            Ok((mut finding, Some(cursor))) => match more_occurrences(client, &mut finding, cursor).await {
-                Ok(more) => {
-                    requests += more;
-                    Ok(Some(finding))
-                }
-                Err(e) => Err(e),
-            },
+            Ok((mut finding, Some(cursor))) => more_occurrences(client, &mut finding, cursor)
+                .await
+                .map(|_| Some(finding)),
             Ok((finding, None)) => Ok(Some(finding)),
             Err(e) => Err(e),
         };
         found.push(one);
     }
-    Ok((found, requests))
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! takes DeepSource's count and locations (a finding never seen is created: the backfill), a
 //! tracked finding the listing no longer shows goes to zero, and every finding that changed is
 //! queued for the worker. Events and snapshots may interleave in any order: an event received
-//! before the snapshot began is in its count, so it is absorbed when applied (see `apply.rs`);
+//! before the snapshot began is in its count, so it is absorbed when applied (see `events.rs`);
 //! a finding with an event received after it began keeps its event arithmetic this round, and
 //! the caller is told to take another snapshot.
 use chrono::{DateTime, Utc};
@@ -227,12 +227,14 @@ async fn upsert_listed(
 }
 
 /// One finding's occurrences looked up on their own (`reconcile/lookup.rs`), applied by the same
-/// rules as a whole snapshot's; true when it changed the finding.
+/// rules as a whole snapshot's. Its caller queues the finding whatever changed: its sync waited
+/// for this.
 pub async fn apply_looked_up(
     conn: &mut PgConnection,
     repository: &RepositoryRef,
     finding: &OpenFinding,
     began_at: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
-    Ok(upsert_listed(conn, repository, finding, began_at).await?.changed)
+) -> Result<(), sqlx::Error> {
+    upsert_listed(conn, repository, finding, began_at).await?;
+    Ok(())
 }

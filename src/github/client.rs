@@ -240,7 +240,7 @@ impl GitHub {
     ) -> Result<RemoteIssue, GitHubError> {
         let client = self.client_for(repo).await?;
         let mut body = serde_json::Map::new();
-        // Never `labels`: a PATCH replaces the whole set, people's labels with it (`labels.rs`).
+        // Never `labels`: a PATCH replaces the whole set, people's labels with it (`sync/labels.rs`).
         if let Some(content) = patch.content {
             body.insert("title".into(), json!(content.title));
             body.insert("body".into(), json!(content.body));

@@ -23,7 +23,7 @@ impl IssueContent {
         hex::encode(hasher.finalize())
     }
 
-    /// Of the title and body alone: labels are written apart from them (`labels.rs`).
+    /// Of the title and body alone: labels are written apart from them (`sync/labels.rs`).
     pub fn text_hash(&self) -> String {
         let mut hasher = Sha256::new();
         hasher.update(self.title.as_bytes());

@@ -1,5 +1,5 @@
 //! Looking at GitHub for what an interrupted call made: the issue carrying a finding's marker,
-//! the comment carrying a comment's (`recovery.rs`).
+//! the comment carrying a comment's (`sync/recovery.rs`).
 use chrono::{DateTime, Utc};
 use octocrab::Octocrab;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};

@@ -1,5 +1,5 @@
 //! The hidden markers the service leaves in what it writes to GitHub, so that a create or a
-//! comment whose answer was lost can be recognised there (`recovery.rs`).
+//! comment whose answer was lost can be recognised there (`sync/recovery.rs`).
 use crate::findings::store::Finding;
 
 /// The hidden marker an issue of this finding carries, so an issue whose create answer was lost

@@ -115,7 +115,7 @@ pub fn render(finding: &Finding, issues: &IssueSettings) -> IssueContent {
 }
 
 /// Events say how many occurrences a commit resolved, not which: until DeepSource is asked
-/// (`lookups.rs`, with a token) or compared, more locations may be known than are open.
+/// (`findings/lookups.rs`, with a token) or compared, more locations may be known than are open.
 fn fixed_since(finding: &Finding) -> String {
     let known = finding.locations.len() as i64;
     let open = finding.open_occurrences;

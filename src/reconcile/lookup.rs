@@ -1,7 +1,7 @@
 //! Occurrence lookups: after `resolved` events, the findings' occurrences are read from
 //! DeepSource (`node(id:)`, up to 20 findings a request, on the shared request budget) and applied
 //! by a comparison's rules, so the fixed lines leave the issue within seconds instead of at the
-//! next comparison. Several events of one finding make one lookup (`sync/lookups.rs` keeps one row
+//! next comparison. Several events of one finding make one lookup (`findings/lookups.rs` keeps one row
 //! per finding), and findings due together, of one repository or several, share a request. A
 //! lookup that fails changes nothing and is tried again with backoff; the finding's sync, which
 //! waited for the first try, then goes ahead with the count alone.
@@ -21,52 +21,33 @@ use crate::github::errors::backoff;
 /// A replica holds a lookup this long; one that dies frees it then.
 const LEASE: Duration = Duration::from_secs(120);
 
-/// What one pass did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LookupPass {
-    pub looked_up: usize,
-    pub failed: usize,
-    /// DeepSource rejected the token: the caller pauses.
-    pub unauthorized: bool,
-}
-
-/// Looks up the due findings, one request's worth.
+/// Looks up the due findings, one request's worth. True when DeepSource rejected the token:
+/// the caller pauses.
 #[tracing::instrument(skip_all)]
-pub async fn run_due(pool: &PgPool, client: &DeepSource) -> Result<LookupPass, sqlx::Error> {
-    let mut pass = LookupPass::default();
+pub async fn run_due(pool: &PgPool, client: &DeepSource) -> Result<bool, sqlx::Error> {
     let due = lookups::claim_due(pool, MAX_FINDINGS_PER_REQUEST as i64, LEASE).await?;
     if due.is_empty() {
-        return Ok(pass);
+        return Ok(false);
     }
     let ids: Vec<String> = due.iter().map(|l| l.finding_id.clone()).collect();
     let answers = match take_findings(client, &ids).await {
-        Ok((answers, _requests)) => answers,
+        Ok(answers) => answers,
         Err(error) => vec![Err(error); due.len()],
     };
+    let mut rejected = false;
     for (lookup, answer) in due.iter().zip(answers) {
-        match end(pool, lookup, answer).await? {
-            Ended::LookedUp => pass.looked_up += 1,
-            Ended::Failed { unauthorized } => {
-                pass.failed += 1;
-                pass.unauthorized |= unauthorized;
-            }
-        }
+        rejected |= end(pool, lookup, answer).await?;
     }
-    Ok(pass)
-}
-
-enum Ended {
-    LookedUp,
-    Failed { unauthorized: bool },
+    Ok(rejected)
 }
 
 /// Applies what DeepSource said of one finding, or records why it could not, and queues the
 /// finding's sync (which waited for this) either way: with the lines DeepSource listed, or with
-/// the count alone.
+/// the count alone. True when DeepSource rejected the token.
 #[tracing::instrument(skip_all, fields(finding = %lookup.finding_id))]
-async fn end(pool: &PgPool, lookup: &Lookup, answer: Looked) -> Result<Ended, sqlx::Error> {
+async fn end(pool: &PgPool, lookup: &Lookup, answer: Looked) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let ended = match answer {
+    let rejected = match answer {
         Ok(listed) => {
             let repository = RepositoryRef::from_vcs(&lookup.vcs_provider, &lookup.vcs_url);
             match (listed, repository) {
@@ -81,7 +62,7 @@ async fn end(pool: &PgPool, lookup: &Lookup, answer: Looked) -> Result<Ended, sq
                 (Some(_), None) => {}
             }
             lookups::finish(&mut tx, lookup).await?;
-            Ended::LookedUp
+            false
         }
         Err(error) => {
             let unauthorized = matches!(error, SnapshotError::Api(DeepSourceError::Unauthorized(_)));
@@ -93,10 +74,10 @@ async fn end(pool: &PgPool, lookup: &Lookup, answer: Looked) -> Result<Ended, sq
             };
             tracing::warn!(finding = %lookup.finding_id, %error, retry_in_secs = wait.as_secs(), "a lookup of a finding's occurrences failed; nothing changed");
             lookups::fail(&mut tx, lookup, wait, &error.to_string()).await?;
-            Ended::Failed { unauthorized }
+            unauthorized
         }
     };
     queue_finding(&mut tx, &lookup.finding_id).await?;
     tx.commit().await?;
-    Ok(ended)
+    Ok(rejected)
 }

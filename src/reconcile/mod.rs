@@ -8,5 +8,4 @@ pub(crate) mod schedule;
 mod service;
 
 pub use compare::{client, estimate, planned, reconcile, Planned, ReconcileError};
-pub use lookup::LookupPass;
 pub use service::{Pass, Reconciler};

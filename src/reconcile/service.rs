@@ -78,8 +78,8 @@ impl Reconciler {
             }
         }
         schedule::schedule_from_events(&self.pool, self.delay).await?;
-        let looked = super::lookup::run_due(&self.pool, &self.client).await?;
-        if looked.unauthorized {
+        let rejected = super::lookup::run_due(&self.pool, &self.client).await?;
+        if rejected {
             tracing::error!(
                 pause_secs = AUTH_PAUSE.as_secs(),
                 "DeepSource REJECTED THE TOKEN (401): fix DEEPSOURCE_API_TOKEN; lookups and comparisons pause, findings are untouched"

@@ -36,7 +36,7 @@ pub struct Driver {
     github_settings: GitHubSettings,
     pub(super) sync: SyncSettings,
     pub(super) issues: IssueSettings,
-    /// Of the settings that decide what is synced (`due.rs`): recorded on a finding these
+    /// Of the settings that decide what is synced (`findings/due.rs`): recorded on a finding these
     /// settings leave off GitHub, so a worker with other settings looks at it again.
     fingerprint: String,
 }
@@ -382,7 +382,7 @@ impl Driver {
     }
 
     /// Skipped, dry or refused: the finding stays due for a worker whose settings differ (see
-    /// `due.rs`); only a sync that made GitHub match settles it.
+    /// `findings/due.rs`); only a sync that made GitHub match settles it.
     async fn leave_off(&self, lease: &Lease) -> Result<(), SyncError> {
         store::set_unsynced_under(&self.pool, lease, Some(&self.fingerprint)).await?;
         Ok(())

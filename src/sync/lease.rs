@@ -18,7 +18,7 @@ pub struct Claim {
     pub jobs: Vec<ClaimedJob>,
 }
 
-/// A claimed job. The event fields are `None` for a reconciliation (see `due.rs`), which has
+/// A claimed job. The event fields are `None` for a reconciliation (see `findings/due.rs`), which has
 /// no event to apply and only asks for the finding to be driven.
 #[derive(Debug)]
 pub struct ClaimedJob {

@@ -48,7 +48,7 @@ pub struct Worker {
     /// lease (a stalled database) still stops before another worker may take the finding.
     deadline: Duration,
     /// With a DeepSource token, a `resolved` event's finding has its occurrences looked up
-    /// (`lookups.rs`) and its sync waits for that.
+    /// (`findings/lookups.rs`) and its sync waits for that.
     lookups: bool,
 }
 
@@ -217,7 +217,7 @@ impl Worker {
     }
 
     /// What a worker does first: queues the findings these settings may sync differently from
-    /// the settings that last looked at them (see `due.rs`).
+    /// the settings that last looked at them (see `findings/due.rs`).
     async fn queue_due_findings(&self) -> Result<u64, sqlx::Error> {
         due::enqueue_due(
             &self.pool,

@@ -1,5 +1,5 @@
 //! What one sync would do to a finding's issue, decided from what is stored alone: the driver
-//! carries it out, a dry run only records it. People's decisions come first (`decisions.rs`).
+//! carries it out, a dry run only records it. People's decisions come first (`findings/decisions.rs`).
 use crate::configuration::{ReopenPolicy, SyncSettings};
 use crate::findings::store::Finding;
 use crate::github::content::IssueContent;
