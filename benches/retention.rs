@@ -13,7 +13,7 @@ mod support;
 use std::time::Duration;
 
 use deepsource_sync::configuration::Settings;
-use deepsource_sync::retention::Retention;
+use deepsource_sync::maintenance::Retention;
 use deepsource_sync::startup::Application;
 use deepsource_sync::sync::Worker;
 use futures_util::StreamExt;

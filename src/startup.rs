@@ -20,6 +20,7 @@ use crate::routes::{
     MetricsToken, ReadinessCache,
 };
 use crate::sync::{supervise, Worker, WorkerLiveness};
+use crate::wake::Wakeups;
 use crate::web::{Sessions, StatusPage};
 
 /// A sync worker that failed inside `serve` is started again after this long.
@@ -77,19 +78,26 @@ impl Application {
     }
 
     /// Runs the sync worker in this process until `stop` turns true, restarting it should it
-    /// fail; `/readyz` then reports whether it is running.
+    /// fail, woken by `wakeups`; `/readyz` then reports whether it is running and how it hears
+    /// of work.
     pub fn spawn_worker(
         &self,
         settings: &Settings,
         stop: tokio::sync::watch::Receiver<bool>,
+        wakeups: Wakeups,
     ) -> tokio::task::JoinHandle<()> {
         let (pool, settings) = (self.pool.clone(), settings.clone());
         let stopped = stop.clone();
+        let liveness = self.worker.clone();
+        liveness.set_wakeups(wakeups.clone());
         tokio::spawn(supervise(
             self.worker.clone(),
             stop,
             WORKER_RESTART_DELAY,
-            move || Ok(Worker::new(pool.clone(), &settings)?.run(stopped.clone())),
+            move || {
+                let worker = Worker::new(pool.clone(), &settings)?;
+                Ok(worker.run(stopped.clone(), wakeups.clone(), liveness.clone()))
+            },
         ))
     }
 
@@ -99,6 +107,11 @@ impl Application {
 
     pub fn pool(&self) -> PgPool {
         self.pool.clone()
+    }
+
+    /// The in-process worker's state, wake-up mode and idle count.
+    pub fn worker_liveness(&self) -> WorkerLiveness {
+        self.worker.clone()
     }
 
     /// Runs until SIGTERM/SIGINT; actix finishes in-flight requests before returning.

@@ -246,6 +246,7 @@ pub async fn replay(pool: &PgPool, id: &str) -> Result<Replayed, AdminError> {
     }
     // Only a finished job goes back; the status is checked in the same statement, so a job a
     // worker just claimed is never reset under it.
+    let mut tx = pool.begin().await?;
     let reset = sqlx::query_scalar!(
         r#"UPDATE sync_jobs SET status = 'pending', attempts = 0, next_attempt_at = now(),
                   lease_expires_at = NULL, last_error = NULL, updated_at = now()
@@ -253,8 +254,12 @@ pub async fn replay(pool: &PgPool, id: &str) -> Result<Replayed, AdminError> {
            RETURNING id"#,
         job_id
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
+    if reset.is_some() {
+        crate::db::notify::notify_work(&mut tx).await?;
+    }
+    tx.commit().await?;
     if reset.is_none() {
         return Err(AdminError::Conflict(format!(
             "delivery {id} is {status} already: its job has not finished"

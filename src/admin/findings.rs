@@ -240,6 +240,7 @@ pub async fn resync(pool: &PgPool, id: &str) -> Result<Resync, AdminError> {
             .await?
         }
     };
+    crate::db::notify::notify_work(&mut tx).await?;
     tx.commit().await?;
     tracing::info!(job_id, relinked, "resync queued");
     Ok(Resync {

@@ -54,6 +54,7 @@ pub async fn list(pool: &PgPool, filter: &JobFilter) -> Result<Page<JobRow>, Adm
 /// A dead or skipped job goes back to pending with its attempts reset, due now.
 #[tracing::instrument(skip_all, fields(job_id = id))]
 pub async fn retry(pool: &PgPool, id: i64) -> Result<JobRow, AdminError> {
+    let mut tx = pool.begin().await?;
     let retried = sqlx::query_scalar!(
         r#"UPDATE sync_jobs SET status = 'pending', attempts = 0, next_attempt_at = now(),
                   lease_expires_at = NULL, updated_at = now()
@@ -62,8 +63,12 @@ pub async fn retry(pool: &PgPool, id: i64) -> Result<JobRow, AdminError> {
         id,
         &RETRYABLE.map(String::from)
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
+    if retried.is_some() {
+        crate::db::notify::notify_work(&mut tx).await?;
+    }
+    tx.commit().await?;
     let job = get(pool, id).await?;
     match retried {
         Some(_) => {
@@ -130,6 +135,7 @@ pub async fn retry_all(
     one_of("status", status, &RETRYABLE)?;
     let mut retried = 0;
     loop {
+        let mut tx = pool.begin().await?;
         let batch = sqlx::query!(
             r#"WITH batch AS (
                    SELECT id FROM sync_jobs
@@ -144,9 +150,13 @@ pub async fn retry_all(
             finding,
             RETRY_BATCH
         )
-        .execute(pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if batch > 0 {
+            crate::db::notify::notify_work(&mut tx).await?;
+        }
+        tx.commit().await?;
         retried += batch;
         progress(retried);
         if batch < RETRY_BATCH as u64 {

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+use crate::wake::WorkerRow;
 use sqlx::PgPool;
 
 use super::AdminError;
@@ -22,6 +24,9 @@ pub struct Status {
     /// By state (open, closed, dismissed, failed), each present.
     pub findings: Vec<(String, i64)>,
     pub snapshots: Vec<Snapshot>,
+    /// Every running sync worker process and how it hears of work (listening, or polling and
+    /// why).
+    pub workers: Vec<WorkerRow>,
 }
 
 #[derive(Debug, Serialize)]
@@ -111,6 +116,7 @@ pub async fn status(pool: &PgPool, github: &GitHubSettings) -> Result<Status, Ad
             .map(|s| (s.to_string(), count(&states, s)))
             .collect(),
         snapshots,
+        workers: crate::wake::workers(pool).await?,
     })
 }
 

@@ -6,9 +6,9 @@ use tokio::sync::watch;
 
 use crate::configuration::Settings;
 use crate::reconcile::Reconciler;
-use crate::retention::Retention;
-use crate::sync::Worker;
-use crate::{backfill, db, startup::Application};
+use crate::sync::{Worker, WorkerLiveness};
+use crate::wake::Wakeups;
+use crate::{backfill, db, maintenance, startup::Application};
 
 mod operate;
 
@@ -116,13 +116,21 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Serve { no_worker } => {
             let app = Application::build(settings.clone()).await?;
             let (stop, stopped) = watch::channel(false);
-            let retention = spawn_retention(app.pool(), &settings, stopped.clone());
+            let maintenance = maintenance::start_all(&app.pool(), &settings, !no_worker, stopped.clone());
             let (worker, reconciler) = match no_worker {
                 true => (None, None),
-                false => (
-                    Some(app.spawn_worker(&settings, stopped.clone())),
-                    spawn_reconciler(app.pool(), &settings, stopped)?,
-                ),
+                false => {
+                    // One listening connection wakes both.
+                    let wakeups = Wakeups::start(
+                        settings.database.listen_url().to_owned(),
+                        &app.pool(),
+                        stopped.clone(),
+                    );
+                    (
+                        Some(app.spawn_worker(&settings, stopped.clone(), wakeups.clone())),
+                        spawn_reconciler(app.pool(), &settings, stopped, wakeups)?,
+                    )
+                }
             };
             // actix-web stops on SIGTERM / SIGINT after finishing in-flight requests.
             app.run_until_stopped().await?;
@@ -133,8 +141,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             if let Some(reconciler) = reconciler {
                 reconciler.await?;
             }
-            if let Some(retention) = retention {
-                retention.await?;
+            for duty in maintenance {
+                duty.await?;
             }
         }
         Command::Worker => {
@@ -142,8 +150,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let pool = db::pool(&settings.database)?;
             let worker = Worker::new(pool.clone(), &settings)?;
             let (stop, stopped) = watch::channel(false);
-            let reconciler = spawn_reconciler(pool.clone(), &settings, stopped.clone())?;
-            let retention = spawn_retention(pool, &settings, stopped.clone());
+            let wakeups = Wakeups::start(settings.database.listen_url().to_owned(), &pool, stopped.clone());
+            let reconciler = spawn_reconciler(pool.clone(), &settings, stopped.clone(), wakeups.clone())?;
+            let maintenance = maintenance::start_all(&pool, &settings, true, stopped.clone());
             // Installed before the worker starts, so a signal at any moment after is caught.
             let signals = ShutdownSignals::install()?;
             tokio::spawn(async move {
@@ -151,12 +160,12 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                 tracing::info!("stopping: the finding in hand is finished first");
                 let _ = stop.send(true);
             });
-            worker.run(stopped).await;
+            worker.run(stopped, wakeups, WorkerLiveness::default()).await;
             if let Some(reconciler) = reconciler {
                 reconciler.await?;
             }
-            if let Some(retention) = retention {
-                retention.await?;
+            for duty in maintenance {
+                duty.await?;
             }
         }
         Command::Migrate => db::prepare(&settings.database).await?,
@@ -189,18 +198,9 @@ fn spawn_reconciler(
     pool: sqlx::PgPool,
     settings: &Settings,
     stop: watch::Receiver<bool>,
+    wakeups: Wakeups,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    Ok(Reconciler::new(pool, settings)?.map(|reconciler| tokio::spawn(reconciler.run(stop))))
-}
-
-/// Deletes old bodies beside the service, unless `RETENTION_DAYS=0`. Every replica runs one;
-/// they skip each other's rows.
-fn spawn_retention(
-    pool: sqlx::PgPool,
-    settings: &Settings,
-    stop: watch::Receiver<bool>,
-) -> Option<tokio::task::JoinHandle<()>> {
-    Retention::new(pool, settings.operations.retention).map(|retention| tokio::spawn(retention.run(stop)))
+    Ok(Reconciler::new(pool, settings)?.map(|reconciler| tokio::spawn(reconciler.run(stop, wakeups))))
 }
 
 struct ShutdownSignals {

@@ -125,6 +125,21 @@ pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
             ago(now, snapshot.at)
         );
     }
+    if status.workers.is_empty() {
+        println!("{:<10} none running", "workers");
+    }
+    for w in &status.workers {
+        println!(
+            "{:<10} {} (pid {} on {}): {}{} since {}",
+            "worker",
+            w.process,
+            w.pid,
+            w.host,
+            w.mode,
+            w.reason.as_ref().map_or(String::new(), |r| format!(" ({r})")),
+            ago(now, w.since)
+        );
+    }
     Ok(())
 }
 

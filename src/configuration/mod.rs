@@ -59,11 +59,18 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Longest wait for a pooled connection before a request is answered 503.
     pub acquire_timeout: Duration,
+    /// `DATABASE_LISTEN_URL`: a direct connection for `LISTEN` (a transaction-mode pooler in
+    /// front of `url` cannot carry it); `url` when not set.
+    pub listen_url: SecretString,
 }
 
 impl DatabaseSettings {
     pub fn url(&self) -> &str {
         self.url.expose_secret()
+    }
+
+    pub fn listen_url(&self) -> &str {
+        self.listen_url.expose_secret()
     }
 }
 
@@ -120,6 +127,21 @@ impl Settings {
         // names the part at fault, never the URL (it may hold a password).
         sqlx::postgres::PgConnectOptions::from_str(&url)
             .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string()))?;
+        let listen_url = match get("DATABASE_LISTEN_URL") {
+            None => url.clone(),
+            Some(listen) => {
+                let listen = listen.trim().to_owned();
+                if !(listen.starts_with("postgres://") || listen.starts_with("postgresql://")) {
+                    return Err(ConfigError::new(
+                        "DATABASE_LISTEN_URL",
+                        "expected a postgres:// URL",
+                    ));
+                }
+                sqlx::postgres::PgConnectOptions::from_str(&listen)
+                    .map_err(|e| ConfigError::new("DATABASE_LISTEN_URL", e.to_string()))?;
+                listen
+            }
+        };
 
         let github = github_settings(&get)?;
         let deepsource = deepsource_settings(&get)?;
@@ -141,6 +163,7 @@ impl Settings {
                 url: SecretString::from(url),
                 max_connections,
                 acquire_timeout,
+                listen_url: SecretString::from(listen_url),
             },
             webhook,
             bind_addr,

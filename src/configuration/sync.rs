@@ -1,6 +1,6 @@
 //! What the sync worker syncs, and how: filters, the reopen policy, the minimum count, state
-//! comments, and the lease a worker holds a finding by.
-use super::parse::{list, parse_bool, parse_or, ConfigError};
+//! comments, the lease a worker holds a finding by, and how often it looks for work unwoken.
+use super::parse::{duration_or, list, parse_bool, parse_or, ConfigError};
 
 #[derive(Clone, Debug)]
 pub struct SyncSettings {
@@ -23,6 +23,10 @@ pub struct SyncSettings {
     /// `STATE_COMMENTS`: a close or reopen comments why; without, the reason is in the body and
     /// the change costs one write instead of two.
     pub state_comments: bool,
+    /// `SYNC_POLL_INTERVAL`: how often a worker looks for due work when nothing woke it. A
+    /// commit that makes work due wakes every worker at once (`NOTIFY`); this only bounds how
+    /// long a lost notification, or a worker that cannot listen, waits.
+    pub poll_interval: std::time::Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,5 +77,10 @@ pub(super) fn sync_settings(get: &impl Fn(&str) -> Option<String>) -> Result<Syn
                 .ok_or("expected a whole number of at least 1")
         })?,
         state_comments: parse_or("STATE_COMMENTS", get("STATE_COMMENTS"), true, parse_bool)?,
+        poll_interval: duration_or(
+            "SYNC_POLL_INTERVAL",
+            get("SYNC_POLL_INTERVAL"),
+            std::time::Duration::from_secs(10),
+        )?,
     })
 }

@@ -1,12 +1,13 @@
 //! Connection pool, database creation and migrations.
 mod migrate;
+pub mod notify;
 
 pub use migrate::{
     latest_migration_version, migrate, migration_count, migrations_applied, schema_is_current,
 };
 
 use sqlx::migrate::MigrateDatabase;
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres};
 
 use crate::configuration::DatabaseSettings;
@@ -49,9 +50,31 @@ pub async fn prepare(settings: &DatabaseSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// This process as Postgres sees it: the `application_name` of every connection it opens
+/// (unless the URL names one), so `pg_stat_activity` tells which processes run (`sync_workers`).
+pub fn process_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        format!(
+            "deepsource-sync/{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        )
+    })
+}
+
+/// Connection options for `url`, named for this process.
+pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    let options: PgConnectOptions = url.parse()?;
+    Ok(match options.get_application_name() {
+        Some(_) => options,
+        None => options.application_name(process_name()),
+    })
+}
+
 /// Lazy, so the service starts (and answers 503) while the database is briefly away.
 pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
-    PgPoolOptions::new()
+    let options = connect_options(settings.url())?;
+    Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
         // A request that cannot get a connection soon is answered 503 so DeepSource retries;
         // waiting longer would only hold its delivery open.
@@ -64,7 +87,7 @@ pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
         // (of up to 256 deliveries) on intake's, where it measured within the noise
         // (docs/performance.md, "Database outages").
         .test_before_acquire(true)
-        .connect_lazy(settings.url())
+        .connect_lazy_with(options))
 }
 
 /// The connection, not the statement, failed: another connection may well succeed. For intake,

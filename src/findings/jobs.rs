@@ -72,7 +72,7 @@ pub async fn finish_jobs(
         return Ok(());
     }
     let uncount = after.is_some() && !counted;
-    fenced(
+    let ended = fenced(
         sqlx::query!(
             r#"UPDATE sync_jobs SET
                    status = CASE WHEN $6 AND attempts >= $7 THEN 'dead' ELSE $4 END,
@@ -96,5 +96,11 @@ pub async fn finish_jobs(
         )
         .execute(pool)
         .await?,
-    )
+    );
+    // A retry is work due later: every idle worker (on any replica) learns its time now, so
+    // the first free one wakes for it then, whatever this worker is busy with.
+    if ended.is_ok() && after.is_some() {
+        crate::db::notify::notify_work(&mut *pool.acquire().await?).await?;
+    }
+    ended
 }

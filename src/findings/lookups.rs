@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-/// Asks for a lookup of the finding's occurrences. A lookup already asked for is asked again
+/// Asks for a lookup of the finding's occurrences, waking the reconciler when the caller's
+/// transaction commits. A lookup already asked for is asked again
 /// (one that began before this may have missed it) without hurrying one waiting out a backoff.
 pub async fn request(conn: &mut PgConnection, finding_id: &str) -> Result<(), sqlx::Error> {
     sqlx::query!(
@@ -17,8 +18,10 @@ pub async fn request(conn: &mut PgConnection, finding_id: &str) -> Result<(), sq
            ON CONFLICT (finding_id) DO UPDATE SET requested_at = now()"#,
         finding_id
     )
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    // The reconciler listens too: it asks DeepSource as soon as this commits.
+    crate::db::notify::notify_work(conn).await?;
     Ok(())
 }
 

@@ -16,8 +16,8 @@
 use sqlx::PgConnection;
 
 /// Queues a look at each finding (with its priority, lower first) that has no pending job, in
-/// the caller's transaction: the look is queued only if the change that asked for it commits.
-/// Returns how many jobs it added.
+/// the caller's transaction: the look is queued, and the workers woken, only if the change that
+/// asked for it commits. Returns how many jobs it added.
 #[tracing::instrument(skip_all, fields(findings = findings.len()))]
 pub async fn queue_findings(conn: &mut PgConnection, findings: &[(String, i16)]) -> Result<u64, sqlx::Error> {
     if findings.is_empty() {
@@ -45,6 +45,9 @@ pub async fn queue_findings(conn: &mut PgConnection, findings: &[(String, i16)])
     )
     .execute(&mut *conn)
     .await?;
+    if added.rows_affected() > 0 {
+        crate::db::notify::notify_work(conn).await?;
+    }
     Ok(added.rows_affected())
 }
 

@@ -173,8 +173,14 @@ async fn insert_new(
                INSERT INTO sync_jobs (event_id, finding_id)
                SELECT input.id, input.finding_id FROM inserted JOIN input USING (id)
                WHERE input.needs_sync
+               RETURNING 1
+           ),
+           -- One wake-up for the batch, sent by the commit (db/notify.rs), in this statement so
+           -- the group commit costs no extra round trip.
+           woke AS (
+               SELECT pg_notify($9, '') FROM (SELECT 1 FROM jobs LIMIT 1) AS any_job
            )
-           SELECT id AS "id!" FROM inserted"#,
+           SELECT id AS "id!" FROM inserted WHERE (SELECT count(*) FROM woke) >= 0"#,
         &ids as &[&str],
         &types,
         &times,
@@ -182,7 +188,8 @@ async fn insert_new(
         &bodies as &[&[u8]],
         &hashes as &[&[u8]],
         &needs_sync,
-        &findings as &[Option<String>]
+        &findings as &[Option<String>],
+        crate::db::notify::WORK_CHANNEL
     )
     .fetch_all(conn)
     .await

@@ -200,3 +200,28 @@ pub async fn finish(
     .await?;
     Ok(())
 }
+
+/// How long until the reconciler has something to do (zero: now; `None`: nothing waits) — the
+/// oldest unread event's margin, a repository's comparison, a finding's lookup, each once no
+/// replica holds it — asked in one statement, so an idle reconciler costs one per interval.
+pub async fn next_due_in(pool: &PgPool) -> Result<Option<Duration>, sqlx::Error> {
+    let secs = sqlx::query_scalar!(
+        r#"WITH cursor AS (
+               SELECT COALESCE((SELECT received_at FROM reconcile_cursor), '-infinity') AS at,
+                      COALESCE((SELECT event_id FROM reconcile_cursor), '') AS id
+           )
+           SELECT EXTRACT(EPOCH FROM LEAST(
+                      (SELECT e.received_at + make_interval(secs => $1)
+                       FROM webhook_events e, cursor c
+                       WHERE (e.received_at, e.id) > (c.at, c.id)
+                       ORDER BY e.received_at, e.id LIMIT 1),
+                      (SELECT min(GREATEST(due_at, lease_expires_at)) FROM repository_reconciles
+                       WHERE due_at IS NOT NULL),
+                      (SELECT min(GREATEST(due_at, lease_expires_at)) FROM finding_lookups)
+                  ) - now())::float8 AS secs"#,
+        COMMIT_MARGIN_SECS
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(secs.map(|s| Duration::from_secs_f64(s.max(0.0))))
+}

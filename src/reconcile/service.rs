@@ -14,9 +14,13 @@ use super::schedule;
 use crate::configuration::Settings;
 use crate::deepsource::{DeepSource, DeepSourceError, RepositoryRef, SnapshotError, AUTH_PAUSE};
 use crate::github::errors::backoff;
+use crate::wake::Wakeups;
 
-/// How often it looks for due repositories and new events.
-const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Wake-ups (every intake batch sends one) are answered at most this often: what they bring
+/// is due a margin later anyway (`schedule.rs`), except a lookup, which this delays a little.
+const WAKE_GAP: Duration = Duration::from_millis(200);
+/// The least wait after a pass that left something due.
+const AFTER_PASS: Duration = Duration::from_millis(100);
 /// A replica holds a repository this long while comparing it; one that dies frees it then.
 const LEASE: Duration = Duration::from_secs(600);
 /// Repositories compared per pass, so a pass ends and events are read between them.
@@ -40,6 +44,8 @@ pub struct Reconciler {
     /// When the timer next makes every known repository due; `None` without a timer.
     next_timer: Option<Instant>,
     paused_until: Option<Instant>,
+    /// `SYNC_POLL_INTERVAL`: the longest it sleeps without a wake-up.
+    poll: Duration,
 }
 
 impl Reconciler {
@@ -58,6 +64,7 @@ impl Reconciler {
             started: false,
             next_timer: None,
             paused_until: None,
+            poll: settings.sync.poll_interval,
         }))
     }
 
@@ -131,22 +138,61 @@ impl Reconciler {
         Ok(pass)
     }
 
-    /// Works until `stop` turns true.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    /// Works until `stop` turns true: a pass whenever something is due (a wake-up, the next due
+    /// time from the database, its own timer or pause), else one look per `SYNC_POLL_INTERVAL`.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>, mut wake: Wakeups) {
         tracing::info!(
             interval_secs = self.interval.map(|i| i.as_secs()),
             delay_secs = self.delay.as_secs(),
             "reconciler started: repositories are compared with DeepSource"
         );
+        let mut pass_now = true;
         while !*stop.borrow() {
-            if let Err(error) = self.run_once().await {
-                tracing::warn!(%error, "the reconciler could not reach the database; retrying");
-            }
+            let next = match self.step(pass_now).await {
+                Ok(next) => next,
+                Err(error) => {
+                    tracing::warn!(%error, "the reconciler could not reach the database; retrying");
+                    Some(Duration::from_secs(2))
+                }
+            };
+            let sleep = [next, self.until(self.next_timer), self.until(self.paused_until)]
+                .into_iter()
+                .flatten()
+                .fold(self.poll, Duration::min);
             tokio::select! {
-                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                _ = tokio::time::sleep(sleep) => pass_now = false,
+                _ = async { wake.wait().await; tokio::time::sleep(WAKE_GAP).await } => pass_now = true,
                 changed = stop.changed() => if changed.is_err() { break },
             }
         }
         tracing::info!("reconciler stopped");
+    }
+
+    /// A pass when asked or when the look says something is due; then how long until the next.
+    async fn step(&mut self, pass_now: bool) -> Result<Option<Duration>, sqlx::Error> {
+        if self.until(self.paused_until).is_some_and(|d| !d.is_zero()) {
+            return Ok(None); // the pause's end is the next thing due
+        }
+        let timer_due = self.until(self.next_timer).is_some_and(|d| d.is_zero());
+        if !pass_now && !timer_due {
+            let next = schedule::next_due_in(&self.pool).await?;
+            if next.is_none_or(|d| !d.is_zero()) {
+                return Ok(next);
+            }
+        }
+        let pass = self.run_once().await?;
+        if pass.compared + pass.failed >= PER_PASS {
+            return Ok(Some(Duration::ZERO));
+        }
+        // Something still due after a pass is another replica's, or a lookup batch more: a
+        // short breath rather than a spin.
+        Ok(schedule::next_due_in(&self.pool)
+            .await?
+            .map(|d| d.max(AFTER_PASS)))
+    }
+
+    /// How long until `at`, if set.
+    fn until(&self, at: Option<Instant>) -> Option<Duration> {
+        at.map(|at| at.saturating_duration_since(Instant::now()))
     }
 }

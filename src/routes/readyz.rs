@@ -10,6 +10,7 @@ use crate::db::schema_is_current;
 use crate::error::ApiError;
 use crate::ingest::Ingestor;
 use crate::sync::{WorkerLiveness, WorkerState};
+use crate::wake::WakeMode;
 
 /// An orchestrator polling readiness needs a prompt answer: a database that does not answer
 /// within this is not ready.
@@ -48,14 +49,15 @@ impl ReadinessCache {
 }
 
 /// Readiness: the database answers (within a second), every migration this binary knows is
-/// applied, and the sync worker runs when this process is meant to run one.
+/// applied, and the sync worker runs when this process is meant to run one; the answer says how
+/// that worker hears of work (`wake`: listening, or polling and why).
 pub async fn readyz(
     pool: web::Data<PgPool>,
     worker: web::Data<WorkerLiveness>,
     cache: web::Data<ReadinessCache>,
     ingestor: web::Data<Ingestor>,
 ) -> Result<HttpResponse, ApiError> {
-    let worker = match worker.state() {
+    let worker_state = match worker.state() {
         WorkerState::NotHere => None,
         WorkerState::Running => Some("running"),
         WorkerState::Restarting | WorkerState::Stopped => {
@@ -65,8 +67,16 @@ pub async fn readyz(
     match cache.database(&pool, &ingestor).await {
         Ok(true) => {
             let mut body = serde_json::json!({ "status": "ready" });
-            if let Some(worker) = worker {
-                body["worker"] = worker.into();
+            if let Some(state) = worker_state {
+                body["worker"] = state.into();
+            }
+            // How the worker hears of work: polling is ready (it still syncs), but slower, and
+            // the operator should know why.
+            if let Some(mode) = worker.wake_mode() {
+                body["wake"] = mode.name().into();
+                if let WakeMode::Polling(reason) = mode {
+                    body["wake_reason"] = reason.into();
+                }
             }
             Ok(HttpResponse::Ok().json(body))
         }

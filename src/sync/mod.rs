@@ -14,6 +14,7 @@ mod plan;
 mod recovery;
 mod supervisor;
 mod target;
+mod wait;
 
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use driver::Driver;
 use error::SyncError;
 use lease::{Claim, Heartbeat};
 pub use supervisor::{supervise, WorkerLiveness, WorkerState};
+use wait::Look;
 
 use crate::configuration::Settings;
 use crate::findings::due;
@@ -32,11 +34,15 @@ use crate::findings::jobs::{self, JobEnd};
 use crate::findings::lookups;
 use crate::github::client::{self as github, GitHub};
 use crate::github::errors::backoff;
+use crate::wake::Wakeups;
 
-/// How often an idle worker looks for due jobs.
-const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// How long the worker stops after GitHub rejects its credentials.
 const AUTH_PAUSE: Duration = Duration::from_secs(300);
+/// After a look said a job is due and the claim found it taken (another replica's claim was
+/// committing), the worker looks again this soon rather than spin.
+const RACED: Duration = Duration::from_millis(50);
+/// How long the worker waits before trying the database again after an error.
+const DATABASE_RETRY: Duration = Duration::from_secs(2);
 
 pub struct Worker {
     pool: PgPool,
@@ -50,6 +56,16 @@ pub struct Worker {
     /// With a DeepSource token, a `resolved` event's finding has its occurrences looked up
     /// (`findings/lookups.rs`) and its sync waits for that.
     lookups: bool,
+    /// `SYNC_POLL_INTERVAL`: the longest an idle worker sleeps without a wake-up.
+    poll: Duration,
+}
+
+/// What one step of the running worker came to.
+enum Step {
+    /// It synced a finding or ended jobs: more may be due.
+    Worked,
+    /// Nothing is due; the next job falls due after this long (`None`: none waits).
+    Idle(Option<Duration>),
 }
 
 /// What one pass did.
@@ -88,6 +104,7 @@ impl Worker {
             lease,
             deadline: lease * 3 / 4,
             lookups: settings.deepsource.token.is_some(),
+            poll: settings.sync.poll_interval,
         })
     }
 
@@ -103,8 +120,6 @@ impl Worker {
         )
     )]
     pub async fn run_once(&self) -> Result<Option<usize>, WorkerError> {
-        jobs::fail_jobs_without_finding(&self.pool).await?;
-        crate::autofix::record::record_pending(&self.pool).await?;
         let Some(claim) = lease::claim(&self.pool, self.lease).await? else {
             return Ok(None);
         };
@@ -227,10 +242,19 @@ impl Worker {
         .await
     }
 
-    /// Starts as `run` does, then works until no job is due now (later retries stay queued).
-    /// For tests and one-off runs.
+    /// Jobs that name no finding: Autofix events are recorded (queueing the findings whose
+    /// issues show their pull request) and the rest end now, with the reason.
+    async fn finish_finding_less(&self) -> Result<(), sqlx::Error> {
+        jobs::fail_jobs_without_finding(&self.pool).await?;
+        crate::autofix::record::record_pending(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Queues what these settings may sync differently, then works until no job is due now
+    /// (later retries stay queued). For tests and one-off runs.
     pub async fn run_until_idle(&self) -> Result<Pass, WorkerError> {
         self.queue_due_findings().await?;
+        self.finish_finding_less().await?;
         let mut pass = Pass::default();
         while let Some(jobs) = self.run_once().await? {
             pass.findings += 1;
@@ -239,12 +263,48 @@ impl Worker {
         Ok(pass)
     }
 
-    /// Works until `shutdown` turns true; the finding in hand is finished first.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        tracing::info!(dry_run = self.driver.is_dry_run(), "sync worker started");
-        // Until the due findings are queued (the database may be away at start), nothing else:
-        // a finding a dry run or a filter passed over must not wait for the next restart.
+    /// One step: after a wake-up or a finished sync (`claim_first`) it claims at once, the
+    /// fastest way to what woke it; otherwise (a timer ended) it looks first, so an idle
+    /// worker's fallback costs one statement.
+    async fn step(&self, claim_first: bool) -> Result<Step, WorkerError> {
+        if claim_first && self.run_once().await?.is_some() {
+            return Ok(Step::Worked);
+        }
+        let Look {
+            finding_less,
+            next_due_in,
+        } = wait::look(&self.pool).await?;
+        if finding_less {
+            self.finish_finding_less().await?;
+            return Ok(Step::Worked);
+        }
+        match next_due_in {
+            Some(due) if due.is_zero() => match claim_first {
+                // Due, yet the claim just found nothing: another replica is taking it.
+                true => Ok(Step::Idle(Some(RACED))),
+                false => match self.run_once().await? {
+                    Some(_) => Ok(Step::Worked),
+                    None => Ok(Step::Idle(Some(RACED))),
+                },
+            },
+            other => Ok(Step::Idle(other)),
+        }
+    }
+
+    /// Works until `shutdown` turns true; the finding in hand is finished first. Between syncs
+    /// it sleeps until a wake-up (`wake`: a commit made work due), the next job's due time, or
+    /// the fallback interval. `liveness` hears each time it goes idle.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>, mut wake: Wakeups, liveness: WorkerLiveness) {
+        tracing::info!(
+            dry_run = self.driver.is_dry_run(),
+            poll_secs = self.poll.as_secs_f64(),
+            "sync worker started"
+        );
+        // Findings the settings may sync differently are queued first (the database may be
+        // away at start): a finding a dry run or a filter passed over must not wait for the
+        // next restart.
         let mut due_queued = false;
+        let mut claim_first = true;
         while !*shutdown.borrow() {
             if !due_queued {
                 match self.queue_due_findings().await {
@@ -252,38 +312,44 @@ impl Worker {
                     Err(error) => {
                         tracing::warn!(%error, "could not queue the findings due at start; retrying");
                         tokio::select! {
-                            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                            _ = tokio::time::sleep(DATABASE_RETRY) => {}
                             changed = shutdown.changed() => if changed.is_err() { break },
                         }
                         continue;
                     }
                 }
             }
-            let pause = match self.run_once().await {
-                Ok(Some(_)) => continue,
-                Ok(None) => POLL_INTERVAL,
+            let (sleep, wakeable) = match self.step(claim_first).await {
+                Ok(Step::Worked) => {
+                    claim_first = true;
+                    continue;
+                }
+                Ok(Step::Idle(next_due)) => (next_due.map_or(self.poll, |due| due.min(self.poll)), true),
                 Err(WorkerError::Unauthorized(message)) => {
                     // A pass that could not write: once the pause is over, what it left is
-                    // looked for again, as at start.
+                    // looked for again, as at start. Wake-ups cannot end the pause: every
+                    // write would fail the same way.
                     due_queued = false;
                     tracing::error!(
                         message,
                         pause_secs = AUTH_PAUSE.as_secs(),
                         "GitHub REJECTED THE CREDENTIALS (401): fix GITHUB_TOKEN / GitHub App settings; the worker pauses, jobs stay queued"
                     );
-                    AUTH_PAUSE
+                    (AUTH_PAUSE, false)
                 }
                 Err(WorkerError::Database(error)) if crate::db::is_unavailable(&error) => {
                     tracing::warn!(%error, "sync worker cannot reach the database; retrying");
-                    Duration::from_secs(2)
+                    (DATABASE_RETRY, true)
                 }
                 Err(WorkerError::Database(error)) => {
                     tracing::error!(%error, "a database error stopped this pass; retrying");
-                    Duration::from_secs(2)
+                    (DATABASE_RETRY, true)
                 }
             };
+            liveness.went_idle();
             tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
+                _ = tokio::time::sleep(sleep) => claim_first = false,
+                _ = wake.wait(), if wakeable => claim_first = true,
                 // A dropped sender can never say stop: stop now rather than spin.
                 changed = shutdown.changed() => if changed.is_err() { break },
             }

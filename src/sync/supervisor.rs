@@ -3,10 +3,12 @@
 //! never runs on, green, with nothing syncing.
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
+
+use crate::wake::{WakeMode, Wakeups};
 
 /// What the in-process worker is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,13 +21,21 @@ pub enum WorkerState {
     Stopped,
 }
 
-/// Shared between the supervisor and the readiness check.
+/// Shared between the supervisor, the worker and the readiness check: whether the worker runs,
+/// how it hears of work, and how often it has gone idle (which tests wait on).
 #[derive(Clone, Debug, Default)]
-pub struct WorkerLiveness(Arc<AtomicU8>);
+pub struct WorkerLiveness(Arc<Shared>);
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: AtomicU8,
+    wake: Mutex<Option<Wakeups>>,
+    idle: watch::Sender<u64>,
+}
 
 impl WorkerLiveness {
     pub fn state(&self) -> WorkerState {
-        match self.0.load(Ordering::Acquire) {
+        match self.0.state.load(Ordering::Acquire) {
             1 => WorkerState::Running,
             2 => WorkerState::Restarting,
             3 => WorkerState::Stopped,
@@ -40,7 +50,27 @@ impl WorkerLiveness {
             WorkerState::Restarting => 2,
             WorkerState::Stopped => 3,
         };
-        self.0.store(n, Ordering::Release);
+        self.0.state.store(n, Ordering::Release);
+    }
+
+    /// How the worker hears of work; `None` where no worker runs.
+    pub fn wake_mode(&self) -> Option<WakeMode> {
+        self.0.wake.lock().unwrap().as_ref().map(Wakeups::mode)
+    }
+
+    /// The process's wake-ups, which the worker waits on.
+    pub fn set_wakeups(&self, wakeups: Wakeups) {
+        *self.0.wake.lock().unwrap() = Some(wakeups);
+    }
+
+    /// The times the worker went to sleep with nothing due, counted: a test waits for this to
+    /// know the worker is idle.
+    pub fn idle(&self) -> watch::Receiver<u64> {
+        self.0.idle.subscribe()
+    }
+
+    pub(super) fn went_idle(&self) {
+        self.0.idle.send_modify(|n| *n += 1);
     }
 }
 

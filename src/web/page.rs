@@ -114,6 +114,25 @@ pub fn dashboard(d: &Dashboard<'_>) -> Markup {
                     (count(&s.findings, "failed")) " failed" }
             }
 
+            h2 { "Workers" }
+            @if s.workers.is_empty() { p #workers { "No sync worker runs." } } @else {
+                div.scroll { table #workers {
+                    thead { tr { th { "Process" } th { "Host" } th { "Hears of work by" } th { "Since" } } }
+                    tbody { @for w in &s.workers {
+                        tr data-mode=(w.mode) {
+                            td { (w.process) " (pid " (w.pid) ")" }
+                            td { (w.host) }
+                            td.wrap { @match w.mode.as_str() {
+                                "listening" => { "listening: woken the moment work is committed" }
+                                "polling" => { "polling every SYNC_POLL_INTERVAL: " (w.reason.as_deref().unwrap_or("")) }
+                                other => { (other) }
+                            } }
+                            td { (time(w.since)) }
+                        }
+                    } }
+                } }
+            }
+
             h2 { "Dead jobs" }
             @if d.dead_jobs.is_empty() { p #dead-jobs { "None." } } @else {
                 div.scroll { table #dead-jobs {

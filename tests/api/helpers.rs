@@ -2,8 +2,9 @@ use std::sync::Once;
 
 use deepsource_sync::configuration::{LogFormat, Settings};
 use deepsource_sync::startup::Application;
-use deepsource_sync::sync::{Pass, Worker, WorkerError};
+use deepsource_sync::sync::{Pass, Worker, WorkerError, WorkerLiveness};
 use deepsource_sync::telemetry;
+use deepsource_sync::wake::Wakeups;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use sqlx::PgPool;
@@ -27,6 +28,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Dropping it stops an in-process worker.
     pub _stop_worker: tokio::sync::watch::Sender<bool>,
+    /// The in-process worker's state, wake-up mode and idle count.
+    pub liveness: WorkerLiveness,
     /// Last field: dropped after the pool, so the database goes when the test ends.
     pub _database: TestDatabase,
 }
@@ -119,8 +122,14 @@ pub async fn start_app(customise: impl FnOnce(&mut Settings), run_worker: bool) 
     let address = format!("http://127.0.0.1:{}", app.port());
     let service_pool = app.pool();
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    let liveness = app.worker_liveness();
     if run_worker {
-        app.spawn_worker(&settings, worker_stopped);
+        let wakeups = Wakeups::start(
+            settings.database.listen_url().to_owned(),
+            &service_pool,
+            worker_stopped.clone(),
+        );
+        app.spawn_worker(&settings, worker_stopped, wakeups);
     }
     tokio::spawn(app.run_until_stopped());
     let pool = PgPool::connect(&database_url)
@@ -135,6 +144,7 @@ pub async fn start_app(customise: impl FnOnce(&mut Settings), run_worker: bool) 
         service_pool,
         client: reqwest::Client::new(),
         _stop_worker: stop_worker,
+        liveness,
         _database: database,
     }
 }

@@ -183,7 +183,11 @@ async fn with_the_database_away_metrics_says_its_gauges_are_missing_and_shows_th
         scrape.contains("\ndeepsource_sync_jobs{status=\"pending\"} 1\n"),
         "{scrape}"
     );
-    assert_eq!(app.deliver_when_back(&delivery).await, "stored");
+    // Once back, a retry that overran INGEST_TIMEOUT_MS on a loaded machine may have committed
+    // after its 503 (the contract allows it): the next is then a duplicate. Either way the
+    // delivery is stored once, and nothing from the outage itself.
+    let status = app.deliver_when_back(&delivery).await;
+    assert!(status == "stored" || status == "duplicate", "{status}");
     assert_eq!(
         app.count_rows().await,
         (2, 2, 0),

@@ -3,7 +3,7 @@
 //! unfinished stay.
 use std::time::Duration;
 
-use deepsource_sync::retention::Retention;
+use deepsource_sync::maintenance::Retention;
 
 use crate::admin::admin_app;
 use crate::admin::ADMIN_TOKEN;

@@ -258,14 +258,14 @@ async fn the_worker_stops_when_told_and_leaves_nothing_claimed() {
     app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, 1_700_000_000))
         .await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(app.worker().run(stopped));
-    // The job's status is the signal that the worker has been through it.
-    for _ in 0..200 {
-        if app.job_of("1").await.0 == "done" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let liveness = deepsource_sync::sync::WorkerLiveness::default();
+    let mut idle = liveness.idle();
+    let worker = tokio::spawn(
+        app.worker()
+            .run(stopped, deepsource_sync::wake::Wakeups::none(), liveness),
+    );
+    // Going idle is the signal that the worker has been through the job.
+    idle.wait_for(|n| *n >= 1).await.unwrap();
     stop.send(true).unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(5), worker)
         .await

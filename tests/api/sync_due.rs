@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use deepsource_sync::configuration::{GitHubAuth, Settings};
-use deepsource_sync::sync::Worker;
+use deepsource_sync::sync::{Worker, WorkerLiveness};
+use deepsource_sync::wake::Wakeups;
 
 use crate::helpers::{
     issue_event, spawn_app, spawn_app_with, Fault, TestApp, INTRODUCED, RESOLVED, SAMPLE_REPO,
@@ -13,23 +14,18 @@ use crate::helpers::{
 const FINDING: &str = "PhVnb3NpdG9yeUl8c3VlOnp4a2E2bA==";
 const T: i64 = 1_700_000_000;
 
-/// The worker as `serve` and `worker` run it, with `settings`, until it has nothing left to do.
+/// The worker as `serve` and `worker` run it, with `settings`, until it has nothing left to do
+/// (it says so by going idle).
 async fn start_worker(app: &TestApp, settings: &Settings) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = Worker::new(app.pool.clone(), settings).unwrap();
-    let running = tokio::spawn(worker.run(stopped));
-    // Idle: no job is pending or running (the worker polls every 500 ms).
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let busy: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM sync_jobs WHERE status IN ('pending', 'running')")
-                .fetch_one(&app.pool)
-                .await
-                .unwrap();
-        if busy == 0 {
-            break;
-        }
-    }
+    let liveness = WorkerLiveness::default();
+    let mut idle = liveness.idle();
+    let running = tokio::spawn(worker.run(stopped, Wakeups::none(), liveness));
+    tokio::time::timeout(Duration::from_secs(30), idle.wait_for(|n| *n >= 1))
+        .await
+        .expect("the worker goes idle")
+        .unwrap();
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), running)
         .await

@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,6 +36,8 @@ pub struct TcpProxy {
 struct Shared {
     to_server: AtomicUsize,
     only_database: std::sync::Mutex<Option<String>>,
+    refuse_new: AtomicBool,
+    refuse_listen: AtomicBool,
 }
 
 impl TcpProxy {
@@ -65,6 +67,16 @@ impl TcpProxy {
     /// From now on, refuse connections to any database but `name`, as a pooler would.
     pub fn serve_only(&self, name: &str) {
         *self.shared.only_database.lock().unwrap() = Some(name.to_owned());
+    }
+
+    /// While `refuse`, a new connection is closed at once; the open ones go on.
+    pub fn refuse_new_connections(&self, refuse: bool) {
+        self.shared.refuse_new.store(refuse, Ordering::SeqCst);
+    }
+
+    /// From now on, new connections have `LISTEN` answered with an error.
+    pub fn refuse_listen(&self) {
+        self.shared.refuse_listen.store(true, Ordering::SeqCst);
     }
 
     /// Bytes clients have sent towards the server so far.
@@ -132,6 +144,7 @@ async fn accept_loop(
             _ = mode.wait_for(|m| *m == Mode::Refuse) => Next::Refuse,
         };
         match next {
+            Next::Accepted(_) if shared.refuse_new.load(Ordering::SeqCst) => {} // dropped: closed
             Next::Accepted(client) => {
                 accepted.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(connection(client, upstream, mode.clone(), shared.clone()));
@@ -167,6 +180,9 @@ async fn connection(
     }
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
+    if shared.refuse_listen.load(Ordering::SeqCst) {
+        return refusing_listen(client, server, mode).await;
+    }
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
     // Either direction ending (EOF, error, refuse) closes both sockets.
@@ -266,4 +282,120 @@ async fn startup_names_database(client: &mut TcpStream, server: &mut TcpStream, 
         let _ = client.write_all(&error).await;
         return false;
     }
+}
+
+/// A connection whose client messages are read one by one, so a `LISTEN` can be answered with
+/// the error a transaction-mode pooler gives instead of reaching the server. Everything the
+/// client is sent goes through one queue, so the server's answers and the refusal never mix.
+async fn refusing_listen(client: TcpStream, server: TcpStream, mut mode: watch::Receiver<Mode>) {
+    const SSL_REQUEST: u32 = 80_877_103;
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let (to_client, mut outbox) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = async move {
+        while let Some(bytes) = outbox.recv().await {
+            if client_write.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+    };
+    let answers = {
+        let to_client = to_client.clone();
+        async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                match server_read.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if to_client.send(buf[..n].to_vec()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let requests = async move {
+        // The start-up messages carry no type byte; a TLS request is declined, as a pooler
+        // without TLS does.
+        loop {
+            let Some(message) = read_untyped(&mut client_read).await else {
+                return;
+            };
+            if message.len() == 8 && u32::from_be_bytes(message[4..8].try_into().unwrap()) == SSL_REQUEST {
+                if to_client.send(b"N".to_vec()).is_err() {
+                    return;
+                }
+                continue;
+            }
+            if server_write.write_all(&message).await.is_err() {
+                return;
+            }
+            break;
+        }
+        loop {
+            let mut head = [0u8; 5];
+            if client_read.read_exact(&mut head).await.is_err() {
+                return;
+            }
+            let len = u32::from_be_bytes(head[1..5].try_into().unwrap()) as usize;
+            let mut body = vec![0u8; len.saturating_sub(4)];
+            if client_read.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            let text = String::from_utf8_lossy(&body).trim_start().to_ascii_uppercase();
+            if head[0] == b'Q' && text.starts_with("LISTEN") {
+                let mut answer = error_response(
+                    "ERROR",
+                    "0A000",
+                    "LISTEN is not supported in transaction pooling mode",
+                );
+                answer.extend_from_slice(&[b'Z', 0, 0, 0, 5, b'I']);
+                if to_client.send(answer).is_err() {
+                    return;
+                }
+                continue;
+            }
+            let mut whole = head.to_vec();
+            whole.extend_from_slice(&body);
+            if server_write.write_all(&whole).await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = writer => {}
+        _ = answers => {}
+        _ = requests => {}
+        _ = mode.wait_for(|m| *m == Mode::Refuse) => {}
+    }
+}
+
+/// A length-prefixed message without a type byte (the start-up phase), length included.
+async fn read_untyped(from: &mut OwnedReadHalf) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    from.read_exact(&mut len).await.ok()?;
+    let n = u32::from_be_bytes(len) as usize;
+    if !(8..=10_000).contains(&n) {
+        return None;
+    }
+    let mut message = len.to_vec();
+    message.resize(n, 0);
+    from.read_exact(&mut message[4..]).await.ok()?;
+    Some(message)
+}
+
+/// Postgres's ErrorResponse message.
+fn error_response(severity: &str, code: &str, text: &str) -> Vec<u8> {
+    let mut fields = Vec::new();
+    for (tag, value) in [(b'S', severity), (b'V', severity), (b'C', code), (b'M', text)] {
+        fields.push(tag);
+        fields.extend_from_slice(value.as_bytes());
+        fields.push(0);
+    }
+    fields.push(0);
+    let mut message = vec![b'E'];
+    message.extend_from_slice(&((fields.len() + 4) as u32).to_be_bytes());
+    message.extend_from_slice(&fields);
+    message
 }

@@ -10,6 +10,7 @@ mod deliveries;
 mod findings;
 mod guard;
 mod jobs;
+mod status;
 
 use guard::Admin;
 pub use guard::AdminToken;
@@ -21,6 +22,7 @@ pub fn scope() -> actix_web::Scope {
             web::QueryConfig::default()
                 .error_handler(|error, _| ApiError::Admin(AdminError::BadRequest(error.to_string())).into()),
         )
+        .route("/status", web::get().to(status::get))
         .route("/findings", web::get().to(findings::list))
         .route("/findings/{id}", web::get().to(findings::get))
         .route("/findings/{id}/resync", web::post().to(findings::resync))

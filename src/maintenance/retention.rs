@@ -9,12 +9,11 @@
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::sync::watch;
 
 /// Rows changed per statement: each is one short transaction, and replicas doing the same skip
 /// each other's rows.
 const BATCH: i64 = 2000;
-/// How often it looks, once a pass found nothing more to delete.
+/// How often it looks, once a pass found no full batch to delete.
 const INTERVAL: Duration = Duration::from_secs(600);
 
 /// What one pass deleted.
@@ -157,25 +156,16 @@ impl Retention {
             }
         }
     }
+}
 
-    /// Works until `stop` turns true: at start, then every `INTERVAL`.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        tracing::info!(
-            keep_days = self.keep.as_secs() / 86_400,
-            "retention started: bodies of finished events are deleted once older than RETENTION_DAYS"
-        );
-        while !*stop.borrow() {
-            match self.run_once().await {
-                // More is due: the next batch at once, the stop looked at between batches.
-                Ok(pass) if pass.was_full() => continue,
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "retention could not reach the database; retrying"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(INTERVAL) => {}
-                changed = stop.changed() => if changed.is_err() { break },
-            }
-        }
-        tracing::info!("retention stopped");
+impl super::duty::Duty for Retention {
+    const NAME: &'static str = "retention";
+
+    fn interval(&self) -> Duration {
+        INTERVAL
+    }
+
+    async fn pass(&self) -> Result<bool, sqlx::Error> {
+        Ok(self.run_once().await?.was_full())
     }
 }
