@@ -2,6 +2,8 @@
 //! drives its GitHub issue to match (plan, create or update, close or reopen, recover what an
 //! interrupted call made, respect what people decided). It holds the loop, not the state: a
 //! finding's tables are `findings/`, what an issue says is `issue/`, GitHub's API is `github/`.
+//! Between syncs it sleeps until woken (`wake/`), until the next job is due, or until its
+//! fallback interval (`wait.rs`); the upkeep of the queue is `maintenance/`'s, not its passes'.
 mod apply;
 mod driver;
 mod dry_run;

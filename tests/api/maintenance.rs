@@ -3,7 +3,7 @@
 //! finished looks past RETENTION_DAYS and nothing else.
 use std::time::Duration;
 
-use deepsource_sync::maintenance::{Cleanup, LeaseRescue};
+use deepsource_sync::maintenance::{self, Cleanup, LeaseRescue};
 use uuid::Uuid;
 
 use crate::helpers::{issue_event, start_app, TestApp, INTRODUCED};
@@ -145,4 +145,41 @@ async fn clean_up_deletes_finished_looks_past_retention_and_keeps_the_rest() {
         Cleanup::new(app.pool.clone(), None).is_none(),
         "RETENTION_DAYS=0 keeps them all"
     );
+}
+
+#[tokio::test]
+async fn the_rescue_runs_on_its_own_timer_and_stops_when_told() {
+    // The shortest lease (4 s) makes the rescue look every second.
+    let app = start_app(
+        |s| {
+            s.sync.poll_interval = Duration::from_secs(3600);
+            s.sync.lease = Duration::from_secs(4);
+        },
+        true,
+    )
+    .await;
+    let mut idle = app.liveness.idle();
+    idle.wait_for(|n| *n >= 1).await.unwrap();
+    let create = app.github.hold_next("POST");
+    let stuck = left_by_a_dead_worker(&app, "1", 1, 1).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let duty = maintenance::start(
+        LeaseRescue::new(app.pool.clone(), app.settings.sync.lease),
+        stopped,
+    );
+    // Nobody calls it: its timer finds the job, its wake-up brings the worker.
+    create.arrived().await;
+    create.release();
+    // Claimed again after the rescue: its second attempt.
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM sync_jobs WHERE id = $1")
+        .bind(stuck)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 2);
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), duty)
+        .await
+        .expect("stops promptly")
+        .unwrap();
 }
