@@ -139,6 +139,8 @@ struct State {
     missing_repos: HashSet<String>,
     faults: VecDeque<(String, Fault)>,
     calls: Vec<Call>,
+    /// When each of `calls` arrived, by position (benchmarks time GitHub's side).
+    arrivals: Vec<Instant>,
     writes: Vec<Instant>,
     limits: Limits,
     /// What each write that broke the limits broke, in the order they came.
@@ -246,6 +248,18 @@ impl FakeGitHub {
         self.state.lock().unwrap().calls.clone()
     }
 
+    /// The calls from the `from`-th on, each with when it arrived: a benchmark that polls
+    /// learns when a call came without being limited by how often it looks.
+    pub fn calls_since(&self, from: usize) -> Vec<(Instant, Call)> {
+        let state = self.state.lock().unwrap();
+        let from = from.min(state.calls.len());
+        state.arrivals[from..]
+            .iter()
+            .copied()
+            .zip(state.calls[from..].iter().cloned())
+            .collect()
+    }
+
     /// POST, PATCH and DELETE calls made so far.
     pub fn writes(&self) -> usize {
         self.calls().iter().filter(|c| c.method != "GET").count()
@@ -349,6 +363,7 @@ fn carry_out(
 ) -> HttpResponse {
     let mut state = state.lock().unwrap();
     let state = &mut *state;
+    state.arrivals.push(Instant::now());
     state.calls.push(Call {
         method: method.to_owned(),
         path: format!("{path}?{query}"),
