@@ -18,14 +18,14 @@ use crate::fake_github::{FakeGitHub, Limits, TOKEN};
 use crate::helpers::{issue_event, migrated_database, sign, INTRODUCED, RESOLVED, SAMPLE_REPO, SECRET};
 
 /// One `deepsource-sync serve` process, its log drained (and kept) by a thread.
-struct Replica {
+pub(crate) struct Replica {
     child: Child,
-    address: String,
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub(crate) address: String,
+    pub(crate) log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Replica {
-    fn start(env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(env: &[(&str, &str)]) -> Self {
         let mut all = vec![
             ("BIND_ADDR", "127.0.0.1:0"),
             ("DEEPSOURCE_WEBHOOK_SECRETS", SECRET),

@@ -14,7 +14,11 @@ use tokio::sync::watch;
 
 use crate::admin::ADMIN_TOKEN;
 use crate::fake_deepsource::{FakeDeepSource, Finding as DeepSourceFinding, TOKEN as DEEPSOURCE_TOKEN};
-use crate::helpers::{issue_event, start_app, TestApp, INTRODUCED, RESOLVED, SAMPLE_REPO};
+use crate::fake_github::{FakeGitHub, TOKEN as GITHUB_TOKEN};
+use crate::helpers::{
+    issue_event, migrated_database, sign, start_app, TestApp, INTRODUCED, RESOLVED, SAMPLE_REPO, SECRET,
+};
+use crate::replicas::Replica;
 use crate::tcp_proxy::TcpProxy;
 use crate::test_database::server_url;
 
@@ -353,4 +357,72 @@ async fn a_lookup_asked_for_wakes_the_reconciler_and_its_answer_wakes_the_worker
     update.arrived().await;
     update.release();
     assert!(fake.requests() >= 1, "DeepSource was asked");
+}
+
+#[tokio::test]
+async fn a_serve_process_behind_a_pooler_that_refuses_listen_warns_once_and_syncs_by_polling() {
+    let database = migrated_database().await;
+    let pooler = proxy().await;
+    pooler.refuse_listen();
+    let listen_url = database
+        .url
+        .replace(&upstream().to_string(), &pooler.addr.to_string());
+    let github = FakeGitHub::start();
+    let replica = Replica::start(&[
+        ("DATABASE_URL", &database.url),
+        ("DATABASE_LISTEN_URL", &listen_url),
+        ("SYNC_POLL_INTERVAL", "300ms"),
+        ("GITHUB_API_URL", &github.url),
+        ("GITHUB_TOKEN", GITHUB_TOKEN),
+        ("GITHUB_MIN_WRITE_INTERVAL_MS", "0"),
+    ]);
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let ready: serde_json::Value = client
+            .get(format!("{}/readyz", replica.address))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ready["wake"] == "polling" {
+            assert!(ready["wake_reason"]
+                .as_str()
+                .unwrap()
+                .contains("LISTEN is not supported"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{ready}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let create = github.hold_next("POST");
+    let body = issue_event(INTRODUCED, "1", FINDING, 1, T);
+    let answer = client
+        .post(format!("{}/webhooks", replica.address))
+        .header("x-deepsource-signature", sign(SECRET, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    create.arrived().await;
+    create.release();
+    // Tried three times (1 s, then 2 s apart), and said so once.
+    let deadline = Instant::now() + BOUND;
+    while pooler.accepted() < 3 {
+        assert!(Instant::now() < deadline, "tried to listen again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let warnings: Vec<String> = replica
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| line.contains("\"WARN\"") && line.contains("cannot LISTEN"))
+        .cloned()
+        .collect();
+    assert_eq!(warnings.len(), 1, "one WARN line: {warnings:?}");
+    assert!(warnings[0].contains("DATABASE_LISTEN_URL"));
 }
