@@ -101,6 +101,14 @@ fn listen_via(settings: &mut Settings, addr: SocketAddr) {
         .into();
 }
 
+/// Delivers a new finding's event and waits for its issue's create to reach GitHub.
+async fn deliver_and_see_the_create(app: &TestApp) {
+    let create = app.github.hold_next("POST");
+    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, T)).await;
+    create.arrived().await;
+    create.release();
+}
+
 async fn readyz(app: &TestApp) -> serde_json::Value {
     let response = app.get("/readyz").await;
     assert_eq!(response.status(), 200);
@@ -114,11 +122,8 @@ async fn a_notified_worker_claims_without_waiting_for_the_fallback() {
     assert_eq!(readyz(&app).await["wake"], "listening");
     assert_eq!(workers(&app).await, [("listening".to_owned(), None)]);
 
-    let create = app.github.hold_next("POST");
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, T)).await;
     // Reached within the bound only because the commit woke the worker.
-    create.arrived().await;
-    create.release();
+    deliver_and_see_the_create(&app).await;
 }
 
 #[tokio::test]
@@ -229,10 +234,7 @@ async fn a_pooler_that_refuses_listen_leaves_the_worker_polling_and_says_so() {
         .unwrap()
         .contains("LISTEN is not supported"));
     // It still syncs, by polling.
-    let create = app.github.hold_next("POST");
-    app.deliver(&issue_event(INTRODUCED, "1", FINDING, 1, T)).await;
-    create.arrived().await;
-    create.release();
+    deliver_and_see_the_create(&app).await;
 }
 
 #[tokio::test]

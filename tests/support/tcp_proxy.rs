@@ -261,24 +261,11 @@ async fn startup_names_database(client: &mut TcpStream, server: &mut TcpStream, 
         if database == only.as_bytes() {
             return server.write_all(&whole).await.is_ok();
         }
-        let mut fields = Vec::new();
-        for (tag, text) in [
-            (b'S', "FATAL"),
-            (b'V', "FATAL"),
-            (b'C', "08P01"),
-            (
-                b'M',
-                &format!("no such database: {}", String::from_utf8_lossy(database)),
-            ),
-        ] {
-            fields.push(tag);
-            fields.extend_from_slice(text.as_bytes());
-            fields.push(0);
-        }
-        fields.push(0);
-        let mut error = vec![b'E'];
-        error.extend_from_slice(&((fields.len() + 4) as u32).to_be_bytes());
-        error.extend_from_slice(&fields);
+        let error = error_response(
+            "FATAL",
+            "08P01",
+            &format!("no such database: {}", String::from_utf8_lossy(database)),
+        );
         let _ = client.write_all(&error).await;
         return false;
     }
