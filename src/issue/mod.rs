@@ -7,4 +7,5 @@ pub mod limits;
 pub mod locations;
 pub mod markers;
 pub mod neutralise;
+pub mod overview;
 pub mod render;
