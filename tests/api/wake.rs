@@ -428,3 +428,32 @@ async fn a_serve_process_behind_a_pooler_that_refuses_listen_warns_once_and_sync
     assert_eq!(warnings.len(), 1, "one WARN line: {warnings:?}");
     assert!(warnings[0].contains("DATABASE_LISTEN_URL"));
 }
+
+#[tokio::test]
+async fn an_idle_worker_sleeps_until_the_next_due_time_rather_than_looking_again_and_again() {
+    let app = start_app(quiet, true).await;
+    until_listening_and_idle(&app).await;
+    let mut idle = app.liveness.idle();
+    let before = *idle.borrow_and_update();
+    // A job due in an hour, committed with its wake-up: the worker wakes, looks once, and goes
+    // back to sleep until then.
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO sync_jobs (finding_id, next_attempt_at) VALUES ($1, now() + interval '1 hour')")
+        .bind(FINDING)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    notify_work(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    tokio::time::timeout(BOUND, idle.wait_for(|n| *n > before))
+        .await
+        .unwrap()
+        .unwrap();
+    let asleep = *idle.borrow_and_update();
+    // Within this window only the wake-up of listening's start (which may come late) can end
+    // its sleep once more; a worker that did not wait for the due time would look every 50 ms.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let looks = *idle.borrow() - asleep;
+    assert!(looks <= 1, "the worker looked {looks} times more without cause");
+    assert!(app.github.calls().is_empty());
+}
