@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -225,57 +225,43 @@ async fn pump(
 /// Reads the client's start-up (refusing TLS if it asks, so the rest can be read), and passes the start-up message on only if it asks for `only`; otherwise answers
 /// as PgBouncer does for a database it does not serve, and says false.
 async fn startup_names_database(client: &mut TcpStream, server: &mut TcpStream, only: &str) -> bool {
-    const SSL_REQUEST: u32 = 80_877_103;
-    loop {
-        let mut len = [0u8; 4];
-        if client.read_exact(&mut len).await.is_err() {
+    let whole = loop {
+        let Some(message) = read_untyped(client).await else {
             return false;
-        }
-        let len = u32::from_be_bytes(len) as usize;
-        if !(8..=10_000).contains(&len) {
-            return false;
-        }
-        let mut message = vec![0u8; len - 4];
-        if client.read_exact(&mut message).await.is_err() {
-            return false;
-        }
-        let code = u32::from_be_bytes(message[..4].try_into().unwrap());
-        let mut whole = (len as u32).to_be_bytes().to_vec();
-        whole.extend_from_slice(&message);
-        if code == SSL_REQUEST {
-            // A pooler without TLS says no; the client goes on in plain text.
-            if client.write_all(b"N").await.is_err() {
-                return false;
-            }
-            continue;
-        }
-        // key\0value\0 pairs after the protocol version; the database defaults to the user.
-        let params: Vec<&[u8]> = message[4..].split(|b| *b == 0).collect();
-        let value = |key: &[u8]| {
-            params
-                .chunks(2)
-                .find(|pair| pair[0] == key)
-                .and_then(|pair| pair.get(1).copied())
         };
-        let database = value(b"database").or_else(|| value(b"user")).unwrap_or_default();
-        if database == only.as_bytes() {
-            return server.write_all(&whole).await.is_ok();
+        if !is_tls_request(&message) {
+            break message;
         }
-        let error = error_response(
-            "FATAL",
-            "08P01",
-            &format!("no such database: {}", String::from_utf8_lossy(database)),
-        );
-        let _ = client.write_all(&error).await;
-        return false;
+        // A pooler without TLS says no; the client goes on in plain text.
+        if client.write_all(b"N").await.is_err() {
+            return false;
+        }
+    };
+    // key\0value\0 pairs after the protocol version; the database defaults to the user.
+    let params: Vec<&[u8]> = whole[8..].split(|b| *b == 0).collect();
+    let value = |key: &[u8]| {
+        params
+            .chunks(2)
+            .find(|pair| pair[0] == key)
+            .and_then(|pair| pair.get(1).copied())
+    };
+    let database = value(b"database").or_else(|| value(b"user")).unwrap_or_default();
+    if database == only.as_bytes() {
+        return server.write_all(&whole).await.is_ok();
     }
+    let error = error_response(
+        "FATAL",
+        "08P01",
+        &format!("no such database: {}", String::from_utf8_lossy(database)),
+    );
+    let _ = client.write_all(&error).await;
+    false
 }
 
 /// A connection whose client messages are read one by one, so a `LISTEN` can be answered with
 /// the error a transaction-mode pooler gives instead of reaching the server. Everything the
 /// client is sent goes through one queue, so the server's answers and the refusal never mix.
 async fn refusing_listen(client: TcpStream, server: TcpStream, mut mode: watch::Receiver<Mode>) {
-    const SSL_REQUEST: u32 = 80_877_103;
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let (to_client, mut outbox) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
@@ -309,7 +295,7 @@ async fn refusing_listen(client: TcpStream, server: TcpStream, mut mode: watch::
             let Some(message) = read_untyped(&mut client_read).await else {
                 return;
             };
-            if message.len() == 8 && u32::from_be_bytes(message[4..8].try_into().unwrap()) == SSL_REQUEST {
+            if is_tls_request(&message) {
                 if to_client.send(b"N".to_vec()).is_err() {
                     return;
                 }
@@ -358,8 +344,14 @@ async fn refusing_listen(client: TcpStream, server: TcpStream, mut mode: watch::
     }
 }
 
+/// The client asks for TLS before its start-up message (an `SSLRequest`).
+fn is_tls_request(message: &[u8]) -> bool {
+    const SSL_REQUEST: u32 = 80_877_103;
+    message.len() == 8 && u32::from_be_bytes(message[4..8].try_into().unwrap()) == SSL_REQUEST
+}
+
 /// A length-prefixed message without a type byte (the start-up phase), length included.
-async fn read_untyped(from: &mut OwnedReadHalf) -> Option<Vec<u8>> {
+async fn read_untyped<R: AsyncRead + Unpin>(from: &mut R) -> Option<Vec<u8>> {
     let mut len = [0u8; 4];
     from.read_exact(&mut len).await.ok()?;
     let n = u32::from_be_bytes(len) as usize;
