@@ -58,6 +58,11 @@ impl WorkerLiveness {
         self.0.wake.lock().unwrap().as_ref().map(Wakeups::mode)
     }
 
+    /// The mode as it changes; `None` where no worker runs. For tests, which wait on it.
+    pub fn wake_modes(&self) -> Option<watch::Receiver<WakeMode>> {
+        self.0.wake.lock().unwrap().as_ref().map(Wakeups::modes)
+    }
+
     /// The process's wake-ups, which the worker waits on.
     pub fn set_wakeups(&self, wakeups: Wakeups) {
         *self.0.wake.lock().unwrap() = Some(wakeups);

@@ -61,20 +61,16 @@ async fn until_listening_and_idle(app: &TestApp) {
 }
 
 async fn until_mode(liveness: &WorkerLiveness, name: &str) {
-    let deadline = Instant::now() + BOUND;
-    // The mode is read through the liveness the readiness check uses; its changes are signalled
-    // on the wake-ups' own channel, which this waits on.
-    loop {
-        let mode = liveness.wake_mode().expect("a worker runs here");
-        if mode.name() == name {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the worker's wake-up mode stayed {mode:?}, not {name}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // The mode the readiness check reads, waited on through the wake-ups' own channel.
+    let mut modes = liveness.wake_modes().expect("a worker runs here");
+    let reached = tokio::time::timeout(BOUND, modes.wait_for(|m| m.name() == name))
+        .await
+        .is_ok_and(|changed| changed.is_ok());
+    assert!(
+        reached,
+        "the worker's wake-up mode stayed {:?}, not {name}",
+        *modes.borrow()
+    );
 }
 
 /// A proxy in front of the database server, for `DATABASE_LISTEN_URL` only (`listen_via`).
