@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod issue;
 pub mod maintenance;
 pub mod metrics;
+pub mod overview;
 pub mod reconcile;
 pub mod request_span;
 pub mod routes;

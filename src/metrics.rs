@@ -25,6 +25,7 @@ pub const INGEST_SECONDS: &str = "deepsource_sync_webhook_ingest_seconds";
 pub const GITHUB_REQUESTS: &str = "deepsource_sync_github_requests_total";
 pub const BUDGET_WAIT_SECONDS: &str = "deepsource_sync_github_budget_wait_seconds";
 pub const DEEPSOURCE_REQUESTS: &str = "deepsource_sync_deepsource_requests_total";
+pub const OVERVIEW_WRITES: &str = "deepsource_sync_overview_writes_total";
 
 /// Every outcome `POST /webhooks` can have, so each series exists (at 0) from the start and a
 /// `rate()` over it never begins with a gap.
@@ -78,6 +79,10 @@ pub fn process_handle() -> &'static PrometheusHandle {
             DEEPSOURCE_REQUESTS,
             "Requests to DeepSource's GraphQL API by what the answer meant"
         );
+        metrics::describe_counter!(
+            OVERVIEW_WRITES,
+            "Writes to repositories' overview issues by action (create, update, close, reopen, labels)"
+        );
         handle
     })
 }
@@ -90,6 +95,11 @@ pub fn github_request(operation: &'static str, outcome: &'static str) {
 /// A GitHub write slept `wait` for its slot.
 pub fn budget_wait(wait: Duration) {
     histogram!(BUDGET_WAIT_SECONDS).record(wait.as_secs_f64());
+}
+
+/// One write to an overview issue: `action` from a short fixed list.
+pub fn overview_write(action: &'static str) {
+    counter!(OVERVIEW_WRITES, "action" => action).increment(1);
 }
 
 pub fn deepsource_request(outcome: &'static str) {

@@ -2,6 +2,9 @@
 //! title template, extra labels, and CODEOWNERS routing.
 use super::parse::{list, parse_bool, parse_or, ConfigError};
 
+/// DeepSource's severities, most severe first.
+pub const SEVERITIES: [&str; 3] = ["CRITICAL", "MAJOR", "MINOR"];
+
 /// GitHub refuses a label name longer than this (422), which would fail every create.
 const MAX_LABEL_CHARS: usize = 50;
 pub const DEFAULT_TITLE_TEMPLATE: &str = "{title} ({shortcode})";
@@ -13,6 +16,8 @@ pub struct IssueSettings {
     pub extra_labels: Vec<String>,
     /// Assign a new issue to the users CODEOWNERS names for its finding's paths.
     pub assign_codeowners: bool,
+    /// `FINDING_ISSUES`: which findings get an issue of their own.
+    pub finding_issues: FindingIssues,
 }
 
 impl Default for IssueSettings {
@@ -21,8 +26,67 @@ impl Default for IssueSettings {
             title_template: TitleTemplate::parse(DEFAULT_TITLE_TEMPLATE).expect("the default parses"),
             extra_labels: Vec::new(),
             assign_codeowners: false,
+            finding_issues: FindingIssues::All,
         }
     }
+}
+
+/// `FINDING_ISSUES`: which findings get an issue of their own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum FindingIssues {
+    /// Every tracked finding (the behaviour before overviews).
+    #[default]
+    All,
+    /// None: the overview lists them, and a ticked box opens one.
+    None,
+    /// Findings of these upper-case severities, and of a severity not known yet.
+    Severities(Vec<String>),
+}
+
+impl FindingIssues {
+    /// Whether a finding of `severity` gets its own issue without being asked for one.
+    pub fn includes(&self, severity: Option<&str>) -> bool {
+        match (self, severity) {
+            (FindingIssues::All, _) => true,
+            (FindingIssues::None, _) => false,
+            (FindingIssues::Severities(_), None) => true,
+            (FindingIssues::Severities(list), Some(s)) => list.iter().any(|l| l.eq_ignore_ascii_case(s)),
+        }
+    }
+
+    /// As configured, for the sync fingerprint.
+    pub fn describe(&self) -> String {
+        match self {
+            FindingIssues::All => "all".into(),
+            FindingIssues::None => "none".into(),
+            FindingIssues::Severities(list) => list.join(","),
+        }
+    }
+}
+
+fn finding_issues(value: Option<String>) -> Result<FindingIssues, ConfigError> {
+    let Some(value) = value else {
+        return Ok(FindingIssues::All);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "all" => return Ok(FindingIssues::All),
+        "none" => return Ok(FindingIssues::None),
+        _ => {}
+    }
+    let mut severities: Vec<String> = Vec::new();
+    for s in list(Some(value)) {
+        let s = s.to_ascii_uppercase();
+        if !SEVERITIES.contains(&s.as_str()) {
+            return Err(ConfigError::new(
+                "FINDING_ISSUES",
+                format!("{s} is not a severity: expected all, none, or a list of CRITICAL, MAJOR, MINOR"),
+            ));
+        }
+        if !severities.contains(&s) {
+            severities.push(s);
+        }
+    }
+    Ok(FindingIssues::Severities(severities))
 }
 
 /// A title template parsed once at start-up, so rendering never re-reads the string and a
@@ -152,5 +216,6 @@ pub(super) fn issue_settings(get: &impl Fn(&str) -> Option<String>) -> Result<Is
         title_template,
         extra_labels,
         assign_codeowners: parse_or("ASSIGN_CODEOWNERS", get("ASSIGN_CODEOWNERS"), false, parse_bool)?,
+        finding_issues: finding_issues(get("FINDING_ISSUES"))?,
     })
 }

@@ -8,6 +8,7 @@ mod deepsource;
 mod github;
 mod issues;
 mod operations;
+mod overview;
 mod parse;
 mod server;
 mod sync;
@@ -18,9 +19,13 @@ pub use deepsource::DeepSourceSettings;
 use github::github_settings;
 pub use github::{GitHubAuth, GitHubSettings};
 use issues::issue_settings;
-pub use issues::{IssueSettings, TitleField, TitlePart, TitleTemplate, DEFAULT_TITLE_TEMPLATE};
+pub use issues::{
+    FindingIssues, IssueSettings, TitleField, TitlePart, TitleTemplate, DEFAULT_TITLE_TEMPLATE, SEVERITIES,
+};
 use operations::operations_settings;
 pub use operations::OperationsSettings;
+use overview::overview_settings;
+pub use overview::{OverviewSettings, DEFAULT_OVERVIEW_TITLE};
 pub use parse::ConfigError;
 use parse::{parse_or, positive_millis};
 pub use server::{BindAddr, TrustedProxies};
@@ -45,6 +50,8 @@ pub struct Settings {
     pub sync: SyncSettings,
     /// What every issue shows besides its finding, and who it is assigned to.
     pub issues: IssueSettings,
+    /// The overview issue per repository.
+    pub overview: OverviewSettings,
     pub deepsource: DeepSourceSettings,
     /// `METRICS_TOKEN`: when set, `GET /metrics` wants it as a bearer token.
     pub metrics_token: Option<SecretString>,
@@ -146,6 +153,7 @@ impl Settings {
         let github = github_settings(&get)?;
         let deepsource = deepsource_settings(&get)?;
         let issues = issue_settings(&get)?;
+        let overview = overview_settings(&get, &issues.finding_issues)?;
         let sync = sync_settings(&get)?;
 
         let metrics_token = get("METRICS_TOKEN").map(|t| SecretString::from(t.trim().to_owned()));
@@ -159,6 +167,7 @@ impl Settings {
             deepsource,
             sync,
             issues,
+            overview,
             database: DatabaseSettings {
                 url: SecretString::from(url),
                 max_connections,

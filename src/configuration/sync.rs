@@ -29,6 +29,22 @@ pub struct SyncSettings {
     pub poll_interval: std::time::Duration,
 }
 
+impl SyncSettings {
+    /// Why `SYNC_CATEGORIES`, `SYNC_ANALYZERS` or `SYNC_SEVERITIES` leave a finding untracked;
+    /// `None` when they let it through (a severity not known yet passes).
+    pub fn filtered_out(&self, category: &str, analyzer: &str, severity: Option<&str>) -> Option<String> {
+        if !self.categories.is_empty() && !self.categories.contains(&category.to_ascii_uppercase()) {
+            return Some(format!("category {category} is not in SYNC_CATEGORIES"));
+        }
+        if !self.analyzers.is_empty() && !self.analyzers.iter().any(|a| a == analyzer) {
+            return Some(format!("analyzer {analyzer} is not in SYNC_ANALYZERS"));
+        }
+        let severity = severity?;
+        (!self.severities.is_empty() && !self.severities.contains(&severity.to_ascii_uppercase()))
+            .then(|| format!("severity {severity} is not in SYNC_SEVERITIES"))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReopenPolicy {
     /// Reopen the closed issue (and comment).

@@ -44,27 +44,24 @@ impl RepositoryRef {
     /// A finding's occurrences in DeepSource's dashboard at `app` (`https://app.deepsource.com`),
     /// for the providers whose dashboard prefix is known.
     pub fn dashboard_url(&self, app: &str, shortcode: &str) -> Option<String> {
+        let repository = self.repository_url(app)?;
+        (!shortcode.is_empty()).then(|| format!("{repository}/issue/{}/occurrences", part(shortcode)))
+    }
+
+    /// The repository in DeepSource's dashboard at `app`, for the providers whose dashboard
+    /// prefix is known.
+    pub fn repository_url(&self, app: &str) -> Option<String> {
         let prefix = match self.provider.as_str() {
             "GITHUB" => "gh",
             "GITLAB" => "gl",
             "BITBUCKET" => "bb",
             _ => return None,
         };
-        // Unreserved characters stay as they are (RFC 3986); anything else is escaped.
-        const PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-            .remove(b'-')
-            .remove(b'_')
-            .remove(b'.')
-            .remove(b'~');
-        let part = |s: &str| percent_encoding::utf8_percent_encode(s, PART).to_string();
-        (!shortcode.is_empty()).then(|| {
-            format!(
-                "{app}/{prefix}/{}/{}/issue/{}/occurrences",
-                part(&self.login),
-                part(&self.name),
-                part(shortcode)
-            )
-        })
+        Some(format!(
+            "{app}/{prefix}/{}/{}",
+            part(&self.login),
+            part(&self.name)
+        ))
     }
 
     /// How findings are filed by repository: `provider:login/name`, in lower case (GitHub's
@@ -72,6 +69,17 @@ impl RepositoryRef {
     pub fn key(&self) -> String {
         format!("{}:{}/{}", self.provider, self.login, self.name).to_lowercase()
     }
+}
+
+/// One part of a dashboard path: unreserved characters stay as they are (RFC 3986); anything
+/// else is escaped.
+fn part(s: &str) -> String {
+    const PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, PART).to_string()
 }
 
 impl std::fmt::Display for RepositoryRef {

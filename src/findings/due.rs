@@ -32,7 +32,7 @@ pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings, issues: &IssueS
         list.join(",")
     };
     hash(&format!(
-        "release={} credential={credential} api={} api_configured={} repo={:?} categories={} analyzers={} severities={} reopen={:?} min={} comments={} title={:?} labels={}",
+        "release={} credential={credential} api={} api_configured={} repo={:?} categories={} analyzers={} severities={} reopen={:?} min={} comments={} title={:?} labels={} finding_issues={}",
         env!("CARGO_PKG_VERSION"),
         github.api_url,
         github.api_url_configured,
@@ -45,6 +45,7 @@ pub fn fingerprint(github: &GitHubSettings, sync: &SyncSettings, issues: &IssueS
         sync.state_comments,
         issues.title_template.as_str(),
         sorted(&issues.extra_labels),
+        issues.finding_issues.describe(),
     ))
 }
 
@@ -134,6 +135,8 @@ mod tests {
         assert_ne!(dry, of(&[("GITHUB_API_URL", "https://ghe.example.com/api/v3")]));
         assert_ne!(dry, of(&[("ISSUE_TITLE_TEMPLATE", "{shortcode}: {title}")]));
         assert_ne!(dry, of(&[("ISSUE_LABELS", "triage")]));
+        let on = ("OVERVIEW_ISSUE", "true");
+        assert_ne!(of(&[on]), of(&[on, ("FINDING_ISSUES", "none")]));
         assert_eq!(
             of(&[("ISSUE_LABELS", "a,b")]),
             of(&[("ISSUE_LABELS", "b,a")]),

@@ -3,7 +3,7 @@
 //! finding, which end at once.
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::fence::{fenced, Lease, StoreError};
 use crate::domain::AUTOFIX_EVENT_TYPE;
@@ -103,4 +103,22 @@ pub async fn finish_jobs(
         crate::db::notify::notify_work(&mut *pool.acquire().await?).await?;
     }
     ended
+}
+
+/// The repository's pending jobs that wait for a later time (creates that waited for its
+/// overview, retries) are made due now, and the workers woken. Returns how many.
+pub async fn hurry_repository(conn: &mut PgConnection, repository_key: &str) -> Result<u64, sqlx::Error> {
+    let hurried = sqlx::query!(
+        r#"UPDATE sync_jobs j SET next_attempt_at = now()
+           FROM findings f
+           WHERE j.finding_id = f.id AND f.repository_key = $1
+             AND j.status = 'pending' AND j.next_attempt_at > now()"#,
+        repository_key
+    )
+    .execute(&mut *conn)
+    .await?;
+    if hurried.rows_affected() > 0 {
+        crate::db::notify::notify_work(conn).await?;
+    }
+    Ok(hurried.rows_affected())
 }

@@ -56,6 +56,10 @@ pub struct Finding {
     pub autofix_available: Option<bool>,
     /// Autofix pull requests that fix it, newest first (`autofix/record.rs`).
     pub fixes: Vec<ProposedFix>,
+    /// `provider:login/name`, lower case: its repository's overview.
+    pub repository_key: Option<String>,
+    /// A person ticked its box in the overview: it gets an issue of its own.
+    pub issue_requested: bool,
 }
 
 /// The finding as stored. `settle` is how long a GitHub call may still land after it was begun:
@@ -68,6 +72,7 @@ pub async fn load_finding(pool: &PgPool, id: &str, settle: Duration) -> Result<O
                   github_state, github_content_hash, create_started_at, pending_comment,
                   comment_started_at, previous_issues, severity, dismissed_reason,
                   closed_by_person_with, github_labels, github_text_hash, autofix_available,
+                  repository_key, issue_requested_at IS NOT NULL AS "issue_requested!",
                   EXTRACT(EPOCH FROM create_started_at + make_interval(secs => $2) - now())::float8
                       AS create_unsettled_secs,
                   EXTRACT(EPOCH FROM comment_started_at + make_interval(secs => $2) - now())::float8
@@ -114,6 +119,8 @@ pub async fn load_finding(pool: &PgPool, id: &str, settle: Duration) -> Result<O
         state_note: None,
         autofix_available: r.autofix_available,
         fixes,
+        repository_key: r.repository_key,
+        issue_requested: r.issue_requested,
     }))
 }
 

@@ -4,6 +4,11 @@ use http::{HeaderMap, StatusCode};
 
 use super::errors::{classify, GitHubError};
 
+/// How long after a GitHub write was begun it may still land: the client's connect and read
+/// timeouts with room to spare. A create or comment whose answer was lost is looked for only
+/// after this, so a call still on the wire (a stalled worker's) is not followed by a second one.
+pub const CALL_SETTLE: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[derive(Clone, Copy)]
 pub enum Method {
     Get,

@@ -24,6 +24,9 @@ pub use crate::github::errors::{GitHubError, Unassignable};
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct RemoteIssue {
+    /// GitHub's id of the issue (not its number): what a sub-issue is named by.
+    #[serde(default)]
+    pub id: Option<i64>,
     pub number: i64,
     pub state: String,
     #[serde(default)]
@@ -66,6 +69,17 @@ impl RemoteIssue {
     pub fn has_label(&self, name: &str) -> bool {
         self.labels.iter().any(|l| l.name == name)
     }
+}
+
+/// What a conditional read found.
+#[derive(Debug)]
+pub enum Read {
+    /// 304: nothing changed since the ETag (and GitHub does not count it against the rate limit).
+    Unchanged,
+    Changed {
+        issue: Box<RemoteIssue>,
+        etag: Option<String>,
+    },
 }
 
 /// What a PATCH changes.
@@ -186,6 +200,35 @@ impl GitHub {
             }
             other => other,
         }
+    }
+
+    /// The issue unless it is unchanged since `etag` (`If-None-Match`). A transferred issue is
+    /// `Moved`, a deleted one `Gone`: the caller decides what that means for it.
+    pub async fn read_issue(
+        &self,
+        repo: &RepoSlug,
+        number: i64,
+        etag: Option<&str>,
+    ) -> Result<Read, GitHubError> {
+        let client = self.client_for(repo).await?;
+        let path = format!("/repos/{}/{}/issues/{number}", repo.owner(), repo.repo());
+        let mut headers = HeaderMap::new();
+        if let Some(value) = etag.and_then(|e| http::HeaderValue::from_str(e).ok()) {
+            headers.insert(http::header::IF_NONE_MATCH, value);
+        }
+        let answer = send_raw(&client, Method::Get, &path, None, Some(headers)).await?;
+        if answer.status == StatusCode::NOT_MODIFIED {
+            return Ok(Read::Unchanged);
+        }
+        let etag = answer
+            .headers
+            .get(http::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Read::Changed {
+            issue: Box::new(answer.parse()?),
+            etag,
+        })
     }
 
     /// Adds labels, leaving every other label on the issue as it is.

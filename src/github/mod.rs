@@ -6,6 +6,7 @@ pub mod client;
 pub mod codeowners;
 pub mod content;
 pub mod errors;
+pub mod home;
 pub mod observe;
 pub mod pacing;
 pub mod search;

@@ -8,6 +8,9 @@ use sqlx::PgPool;
 
 use crate::configuration::GitHubSettings;
 
+/// Budget waits up to this long are slept through; a caller given a longer one reschedules its
+/// work for then.
+pub const MAX_INLINE_WAIT: Duration = Duration::from_secs(20);
 /// A booked write not sent this long after its slot is taken to be abandoned.
 const ABANDONED_AFTER: Duration = Duration::from_secs(1);
 /// How much later than its slot the write before may have left without holding the next one
@@ -58,6 +61,23 @@ impl Pacer {
             min_interval: settings.min_write_interval,
             per_minute: settings.writes_per_minute.try_into().unwrap_or(i32::MAX),
             per_hour: settings.writes_per_hour.try_into().unwrap_or(i32::MAX),
+        }
+    }
+
+    /// Books a write slot for `key` and sleeps until it: `Ok(Err(wait))` when the first free one
+    /// is further off than `horizon` (nothing booked; the caller comes back then).
+    pub async fn take_write_slot(
+        &self,
+        key: &str,
+        horizon: Duration,
+    ) -> Result<Result<(), Duration>, sqlx::Error> {
+        match self.book_write(key, horizon).await? {
+            Slot::Booked { id, at } => {
+                tokio::time::sleep_until(at).await;
+                self.sending(id).await?;
+                Ok(Ok(()))
+            }
+            Slot::Wait(wait) => Ok(Err(wait)),
         }
     }
 

@@ -50,6 +50,8 @@ pub struct GitHubEvent {
     /// event cannot change a sync, with the reason in `ignored`.
     pub issue: Option<(String, i64, Seen)>,
     pub ignored: Option<String>,
+    /// The issue's body, on an `edited` event: an overview's ticked boxes are read from it.
+    pub body: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +66,7 @@ struct Body {
 #[derive(Deserialize)]
 struct Issue {
     number: Option<i64>,
+    body: Option<String>,
     state: Option<String>,
     state_reason: Option<String>,
     updated_at: Option<DateTime<Utc>>,
@@ -96,6 +99,7 @@ impl GitHubEvent {
             action,
             issue: None,
             ignored: Some(why),
+            body: None,
         };
         if event_type != "issues" {
             return Ok(ignored(None, format!("a {event_type} event changes no issue")));
@@ -126,6 +130,8 @@ impl GitHubEvent {
                 None,
             ),
             "reopened" => (SeenState::Open, None),
+            // Only an overview answers an edit (its ticked boxes); a finding's issue does not.
+            "edited" => (closed(&issue), None),
             "deleted" => (SeenState::Deleted, None),
             "transferred" => {
                 let changes = body.changes.ok_or(GitHubEventError::MissingField("changes"))?;
@@ -156,10 +162,12 @@ impl GitHubEvent {
             by: body.sender.and_then(|s| s.login),
             at: issue.updated_at,
         };
+        let body = (action == "edited").then(|| issue.body.clone().unwrap_or_default());
         Ok(Self {
             action: Some(action),
             issue: Some((repo, number, seen)),
             ignored: None,
+            body,
         })
     }
 }

@@ -6,7 +6,8 @@ use sqlx::{PgConnection, PgPool};
 
 use super::event::{DeliveryHeaders, GitHubEvent};
 use crate::db::is_connection_lost;
-use crate::findings::decisions::{record as record_seen, Decision};
+use crate::findings::decisions::{record as record_seen, Decision, Seen, SeenState};
+use crate::overview::people;
 
 /// The pool checks a connection before handing it out, but one can still die before or under
 /// the transaction. GitHub does not redeliver a failed delivery by itself, so it is stored once
@@ -111,20 +112,27 @@ async fn store_on(
     let (finding, outcome) = match &event.issue {
         None => (None, event.ignored.clone().unwrap_or_default()),
         Some((repo, number, seen)) => {
-            let finding = sqlx::query_scalar!(
-                r#"SELECT id FROM findings
+            let action = event.action.as_deref().unwrap_or_default();
+            if let Some(outcome) = overview_heard(&mut tx, repo, *number, action, seen, event).await? {
+                (None, outcome)
+            } else if action == "edited" {
+                (None, "nothing to do for edited".to_owned())
+            } else {
+                let finding = sqlx::query_scalar!(
+                    r#"SELECT id FROM findings
                    WHERE lower(github_repo) = lower($1) AND github_issue_number = $2
                    ORDER BY id LIMIT 1"#,
-                repo,
-                number
-            )
-            .fetch_optional(&mut *tx)
-            .await?;
-            match finding {
-                None => (None, "not an issue of this service's".to_owned()),
-                Some(id) => {
-                    let decision = record_seen(&mut tx, &id, seen).await?;
-                    (Some(id), describe(decision).to_owned())
+                    repo,
+                    number
+                )
+                .fetch_optional(&mut *tx)
+                .await?;
+                match finding {
+                    None => (None, "not an issue of this service's".to_owned()),
+                    Some(id) => {
+                        let decision = record_seen(&mut tx, &id, seen).await?;
+                        (Some(id), describe(decision).to_owned())
+                    }
                 }
             }
         }
@@ -139,6 +147,31 @@ async fn store_on(
     .await?;
     tx.commit().await?;
     Ok(Stored::New { outcome, finding })
+}
+
+/// An `issues` event about a repository's overview, applied (`overview/people.rs`).
+async fn overview_heard(
+    conn: &mut PgConnection,
+    repo: &str,
+    number: i64,
+    action: &str,
+    seen: &Seen,
+    event: &GitHubEvent,
+) -> Result<Option<String>, sqlx::Error> {
+    let reason = match &seen.state {
+        SeenState::Closed { reason } => reason.as_deref(),
+        _ => None,
+    };
+    people::heard(
+        conn,
+        repo,
+        number,
+        action,
+        reason,
+        seen.by.as_deref(),
+        event.body.as_deref(),
+    )
+    .await
 }
 
 fn describe(decision: Option<Decision>) -> &'static str {

@@ -27,8 +27,10 @@ pub struct OverviewLine<'a> {
     /// Upper-case; `None` while DeepSource has not said.
     pub severity: Option<&'a str>,
     pub occurrences: i64,
-    /// The finding's own issue, when it has one.
-    pub issue_number: Option<i64>,
+    /// The finding's own issue, when it has one: `#12`, or `owner/name#12` in another repository.
+    pub issue: Option<String>,
+    /// A person ticked its box: its issue is being opened.
+    pub requested: bool,
     /// The finding in DeepSource's dashboard.
     pub deepsource_url: &'a str,
     /// Who dismissed its issue on GitHub, and how (`not planned`, `duplicate`).
@@ -38,6 +40,8 @@ pub struct OverviewLine<'a> {
 /// What the overview of one repository shows.
 #[derive(Clone, Debug)]
 pub struct Overview<'a> {
+    /// `provider:login/name`, lower case: what the hidden marker names, whatever case events use.
+    pub key: &'a str,
     /// `login/name`.
     pub repository: &'a str,
     /// The repository in DeepSource's dashboard, linked by the line that says what is not shown.
@@ -47,11 +51,12 @@ pub struct Overview<'a> {
     pub lines: &'a [OverviewLine<'a>],
 }
 
-/// The hidden marker of a repository's overview, so an interrupted create is found, not repeated.
-pub fn overview_marker(repository: &str) -> String {
+/// The hidden marker of a repository's overview (by its key), so an interrupted create is
+/// found, not repeated.
+pub fn overview_marker(key: &str) -> String {
     format!(
         "<!-- deepsource-sync:overview:{} -->",
-        repository.replace(['<', '>'], "_")
+        key.replace(['<', '>'], "_")
     )
 }
 
@@ -107,15 +112,17 @@ fn line(l: &OverviewLine<'_>) -> String {
         plural(l.occurrences, "occurrence", "occurrences"),
         l.deepsource_url
     );
-    match l.issue_number {
-        Some(n) => format!("- #{n} {what}\n"),
+    match &l.issue {
+        Some(issue) => format!("- {issue} {what}\n"),
+        // Ticked stays ticked until the issue is there: the line then links it.
+        None if l.requested => format!("- [x] {what} {}\n", tick_marker(l.finding_id)),
         None => format!("- [ ] {what} {}\n", tick_marker(l.finding_id)),
     }
 }
 
 fn dismissed_line(l: &OverviewLine<'_>, who: &str, how: &str) -> String {
     let title = neutralise(&cut(l.title, MAX_LINE_TITLE_CHARS));
-    let issue = l.issue_number.map_or(String::new(), |n| format!("#{n} "));
+    let issue = l.issue.as_ref().map_or(String::new(), |i| format!("{i} "));
     // A login without `@`: naming the person must not notify them.
     format!(
         "- {issue}{title} (`{}`) — closed as {} by `{}`\n",
@@ -136,7 +143,7 @@ pub fn render(o: &Overview<'_>) -> String {
     });
     let dismissed: Vec<&OverviewLine<'_>> = o.lines.iter().filter(|l| l.dismissed.is_some()).collect();
 
-    let mut out = format!("{}\n", overview_marker(o.repository));
+    let mut out = format!("{}\n", overview_marker(o.key));
     out.push_str(&header(o, &open));
     let mut budget = MAX_BODY_CHARS - chars(&out) - chars(FOOTER) - NOT_SHOWN_RESERVE;
     let (mut shown, mut group) = (0, None);
@@ -251,7 +258,8 @@ mod tests {
             shortcode: "GO-W1029",
             severity,
             occurrences,
-            issue_number: None,
+            issue: None,
+            requested: false,
             deepsource_url: "https://app.deepsource.com/gh/acme/api/issue/GO-W1029/occurrences",
             dismissed: None,
         }
@@ -259,6 +267,7 @@ mod tests {
 
     fn overview<'a>(lines: &'a [OverviewLine<'a>]) -> Overview<'a> {
         Overview {
+            key: "github:acme/api",
             repository: "acme/api",
             repository_url: "https://app.deepsource.com/gh/acme/api",
             compared_at: None,
@@ -269,7 +278,7 @@ mod tests {
     #[test]
     fn findings_are_grouped_by_severity_most_occurrences_first_and_dismissed_last() {
         let mut linked = finding("b", Some("MAJOR"), 9);
-        linked.issue_number = Some(12);
+        linked.issue = Some("#12".into());
         let mut gone = finding("z", Some("CRITICAL"), 1);
         gone.dismissed = Some(("octocat", "not planned"));
         let lines = [
@@ -370,12 +379,17 @@ mod tests {
         );
         assert_eq!(ticked(&edited), ["RI-1"]);
         assert_eq!(ticked(&edited.replace("- [x]", "- [X]")), ["RI-1"]);
+        // A box the service shows ticked (the issue is on its way) reads back as ticked.
+        let mut asked = finding("RI-2", Some("MINOR"), 1);
+        asked.requested = true;
+        let lines = [finding("RI-1", Some("MAJOR"), 2), asked];
+        assert_eq!(ticked(&render(&overview(&lines))), ["RI-2"]);
     }
 
     #[test]
     fn nothing_open_says_so() {
         let body = render(&overview(&[]));
         assert!(body.contains("Nothing is open in `acme/api`"), "{body}");
-        assert!(body.starts_with(&overview_marker("acme/api")));
+        assert!(body.starts_with(&overview_marker("github:acme/api")));
     }
 }

@@ -1,7 +1,7 @@
 //! Brings one finding's GitHub issue in line with its stored state: create, update, close,
 //! reopen, each step recorded in Postgres (fenced by the finding's lease) so a crash, a retry or
 //! a worker that outlived its lease never repeats a create.
-use std::time::Duration;
+use std::sync::Arc;
 
 use sqlx::PgPool;
 
@@ -14,24 +14,22 @@ use crate::domain::RepoSlug;
 use crate::findings::decisions::Seen;
 use crate::findings::fence::Lease;
 use crate::findings::jobs::JobEnd;
-use crate::findings::store::{self, Finding, Link};
-use crate::github::client::{GitHub, GitHubError, IssuePatch, RemoteIssue};
+use crate::findings::store::{self, Finding};
+use crate::github::call::CALL_SETTLE;
+use crate::github::client::{GitHub, GitHubError, IssuePatch};
 use crate::github::content::IssueContent;
 use crate::github::errors::backoff;
-use crate::github::pacing::{Pacer, Slot};
+use crate::github::pacing::{Pacer, MAX_INLINE_WAIT};
 use crate::issue::markers::with_comment_marker;
 use crate::issue::render::render;
-
-/// Budget waits up to this long are slept through; longer ones reschedule the jobs.
-const MAX_INLINE_WAIT: Duration = Duration::from_secs(20);
-/// How long after a GitHub write was begun it may still land: the client's connect and read
-/// timeouts with room to spare. A create or comment whose answer was lost is looked for only
-/// after this, so a call still on the wire (a stalled worker's) is not followed by a second one.
-pub const CALL_SETTLE: Duration = Duration::from_secs(60);
+use crate::overview::Overviews;
 
 pub struct Driver {
     pub(super) pool: PgPool,
-    github: Option<GitHub>,
+    pub(super) github: Option<Arc<GitHub>>,
+    /// With `OVERVIEW_ISSUE`: each sync marks its repository's overview changed, and a
+    /// finding's first issue waits for the overview's first write (`own_issue.rs`).
+    pub(super) overviews: Option<Arc<Overviews>>,
     pacer: Pacer,
     github_settings: GitHubSettings,
     pub(super) sync: SyncSettings,
@@ -44,7 +42,8 @@ pub struct Driver {
 impl Driver {
     pub fn new(
         pool: PgPool,
-        github: Option<GitHub>,
+        github: Option<Arc<GitHub>>,
+        overviews: Option<Arc<Overviews>>,
         github_settings: GitHubSettings,
         sync: SyncSettings,
         issues: IssueSettings,
@@ -55,6 +54,7 @@ impl Driver {
             issues,
             pool,
             github,
+            overviews,
             github_settings,
             sync,
         }
@@ -80,9 +80,19 @@ impl Driver {
 
     /// Drives GitHub for one finding and says how its jobs end.
     pub async fn sync(&self, lease: &Lease, attempts: i32) -> Result<JobEnd, SyncError> {
-        let Some(mut finding) = self.load(&lease.finding_id).await? else {
+        let Some(finding) = self.load(&lease.finding_id).await? else {
             return Ok(JobEnd::Done);
         };
+        let key = finding.repository_key.clone();
+        let end = self.drive(lease, attempts, finding).await;
+        // Whatever it came to, the repository's overview may now say something else.
+        if let (Some(overviews), Some(key)) = (&self.overviews, key) {
+            overviews.changed(&key).await?;
+        }
+        end
+    }
+
+    async fn drive(&self, lease: &Lease, attempts: i32, mut finding: Finding) -> Result<JobEnd, SyncError> {
         let repo = match target(&finding, &self.github_settings, &self.sync) {
             Ok(repo) => crate::github::observe::name_in_span(repo, finding.github_issue_number),
             Err(reason) => {
@@ -90,6 +100,9 @@ impl Driver {
                 return Ok(JobEnd::Skipped(reason));
             }
         };
+        if let Some(end) = self.own_issue_waits(lease, &finding).await? {
+            return Ok(end);
+        }
         let Some(github) = &self.github else {
             self.dry_run(&mut finding, &repo).await?;
             self.leave_off(lease).await?;
@@ -301,72 +314,12 @@ impl Driver {
         self.bring_labels(github, lease, finding, repo, content).await
     }
 
-    pub(super) async fn record(
-        &self,
-        finding_id: &str,
-        action: &str,
-        repo: &RepoSlug,
-        number: Option<i64>,
-    ) -> Result<(), SyncError> {
-        store::record_action(&self.pool, finding_id, action, &repo.to_string(), number, false).await?;
-        Ok(())
-    }
-
-    /// Records what GitHub now shows: `content` when the issue shows it (its hashes), and the
-    /// service's labels on it.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn link(
-        &self,
-        lease: &Lease,
-        finding: &mut Finding,
-        repo: &RepoSlug,
-        issue: &RemoteIssue,
-        content: Option<&IssueContent>,
-        labels: Option<Vec<String>>,
-        pending_comment: Option<&str>,
-    ) -> Result<(), SyncError> {
-        let repo = repo.to_string();
-        let hash = content.map(IssueContent::hash);
-        let text_hash = content.map(IssueContent::text_hash);
-        let labels = labels.unwrap_or_default();
-        tracing::Span::current().record("github_issue", issue.number);
-        let link = Link {
-            repo: &repo,
-            number: issue.number,
-            state: &issue.state,
-            state_reason: issue.state_reason.as_deref(),
-            content_hash: hash.as_deref(),
-            text_hash: text_hash.as_deref(),
-            labels: &labels,
-            shown_occurrences: content.map(|_| finding.open_occurrences),
-            pending_comment,
-        };
-        store::save_link(&self.pool, lease, link).await?;
-        finding.github_repo = Some(repo);
-        finding.github_issue_number = Some(issue.number);
-        finding.github_state = Some(issue.state.clone());
-        finding.github_content_hash = hash;
-        finding.github_text_hash = text_hash;
-        finding.github_labels = Some(labels);
-        finding.pending_comment = pending_comment.map(str::to_owned);
-        finding.comment_started_at = None;
-        finding.create_started_at = None;
-        if issue.state == "open" {
-            finding.closed_by_person_with = None;
-        }
-        Ok(())
-    }
-
     /// Books a write slot and sleeps until it; a slot further off reschedules the jobs instead.
     pub(super) async fn book_write(&self, key: &str) -> Result<(), SyncError> {
-        match self.pacer.book_write(key, MAX_INLINE_WAIT).await? {
-            Slot::Booked { id, at } => {
-                tokio::time::sleep_until(at).await;
-                self.pacer.sending(id).await?;
-                Ok(())
-            }
-            Slot::Wait(wait) => Err(SyncError::Budget(wait)),
-        }
+        self.pacer
+            .take_write_slot(key, MAX_INLINE_WAIT)
+            .await?
+            .map_err(SyncError::Budget)
     }
 
     /// Reads go out only when GitHub has not asked this credential to pause.
@@ -383,7 +336,7 @@ impl Driver {
 
     /// Skipped, dry or refused: the finding stays due for a worker whose settings differ (see
     /// `findings/due.rs`); only a sync that made GitHub match settles it.
-    async fn leave_off(&self, lease: &Lease) -> Result<(), SyncError> {
+    pub(super) async fn leave_off(&self, lease: &Lease) -> Result<(), SyncError> {
         store::set_unsynced_under(&self.pool, lease, Some(&self.fingerprint)).await?;
         Ok(())
     }

@@ -10,7 +10,9 @@ mod dry_run;
 mod error;
 mod labels;
 mod lease;
+mod link;
 mod look;
+mod own_issue;
 mod owners;
 mod plan;
 mod recovery;
@@ -36,6 +38,7 @@ use crate::findings::jobs::{self, JobEnd};
 use crate::findings::lookups;
 use crate::github::client::{self as github, GitHub};
 use crate::github::errors::backoff;
+use crate::overview::Overviews;
 use crate::wake::Wakeups;
 
 /// How long the worker stops after GitHub rejects its credentials.
@@ -88,13 +91,15 @@ pub enum WorkerError {
 
 impl Worker {
     pub fn new(pool: PgPool, settings: &Settings) -> anyhow::Result<Self> {
-        let github = GitHub::new(&settings.github)?;
+        let github = GitHub::new(&settings.github)?.map(std::sync::Arc::new);
+        let overviews = Overviews::new(pool.clone(), github.clone(), settings).map(std::sync::Arc::new);
         if github.is_none() {
             tracing::warn!("no GITHUB_TOKEN or GITHUB_APP_ID: the worker runs dry, logging and recording what it would do");
         }
         let driver = Driver::new(
             pool.clone(),
             github,
+            overviews,
             settings.github.clone(),
             settings.sync.clone(),
             settings.issues.clone(),
@@ -252,13 +257,27 @@ impl Worker {
         Ok(())
     }
 
+    /// Brings one due overview in line, if overviews are on; true when it took one.
+    async fn overview_pass(&self) -> Result<bool, WorkerError> {
+        match &self.driver.overviews {
+            Some(overviews) => Ok(overviews.pass().await?),
+            None => Ok(false),
+        }
+    }
+
     /// Queues what these settings may sync differently, then works until no job is due now
     /// (later retries stay queued). For tests and one-off runs.
     pub async fn run_until_idle(&self) -> Result<Pass, WorkerError> {
         self.queue_due_findings().await?;
         self.finish_finding_less().await?;
         let mut pass = Pass::default();
-        while let Some(jobs) = self.run_once().await? {
+        loop {
+            if self.overview_pass().await? {
+                continue;
+            }
+            let Some(jobs) = self.run_once().await? else {
+                break;
+            };
             pass.findings += 1;
             pass.jobs += jobs;
         }
@@ -269,13 +288,25 @@ impl Worker {
     /// fastest way to what woke it; otherwise (a timer ended) it looks first, so an idle
     /// worker's fallback costs one statement.
     async fn step(&self, claim_first: bool) -> Result<Step, WorkerError> {
+        // An overview first: a repository new to the service is visible after its one write,
+        // and its findings' creates wait for it.
+        if self.overview_pass().await? {
+            return Ok(Step::Worked);
+        }
         if claim_first && self.run_once().await?.is_some() {
             return Ok(Step::Worked);
         }
         let Look {
             finding_less,
-            next_due_in,
+            mut next_due_in,
         } = wait::look(&self.pool).await?;
+        if let Some(overviews) = &self.driver.overviews {
+            if let Some(due) = overviews.next_due_in().await? {
+                // One due now was just taken by another replica: looked at again shortly.
+                let due = due.max(RACED);
+                next_due_in = Some(next_due_in.map_or(due, |d| d.min(due)));
+            }
+        }
         if finding_less {
             self.finish_finding_less().await?;
             return Ok(Step::Worked);

@@ -25,6 +25,8 @@ mod maintenance;
 mod metrics;
 mod migrations;
 mod outage;
+mod overview;
+mod overview_people;
 mod pacing;
 mod people;
 mod reconcile;

@@ -448,7 +448,7 @@ fn carry_out(
     }
 
     let response = contents::route(state, method, path, if_none_match.as_deref())
-        .unwrap_or_else(|| route(state, method, path, query, body));
+        .unwrap_or_else(|| route(state, method, path, query, body, if_none_match.as_deref()));
     if matches!(fault, Some(Fault::LoseResponse)) {
         return message(502, "Bad Gateway");
     }

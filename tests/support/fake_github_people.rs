@@ -42,6 +42,25 @@ impl FakeGitHub {
         });
     }
 
+    /// A person ticks the box on the line that carries `marker` (an overview's finding).
+    pub fn tick_as_person(&self, repo: &str, number: i64, marker: &str) {
+        self.with_issue(repo, number, |issue, _| {
+            let body: Vec<String> = issue
+                .body
+                .lines()
+                .map(|line| match line.contains(marker) {
+                    true => line.replacen("- [ ]", "- [x]", 1),
+                    false => line.to_owned(),
+                })
+                .collect();
+            assert!(
+                body.iter().any(|l| l.contains(marker)),
+                "{marker} is in the issue"
+            );
+            issue.body = body.join("\n") + "\n";
+        });
+    }
+
     pub fn label_as_person(&self, repo: &str, number: i64, label: &str) {
         self.with_issue(repo, number, |issue, _| issue.labels.push(label.into()));
     }

@@ -104,7 +104,14 @@ fn query_param(query: &str, name: &str) -> Option<String> {
     })
 }
 
-pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, body: &Value) -> HttpResponse {
+pub(super) fn route(
+    state: &mut State,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &Value,
+    if_none_match: Option<&str>,
+) -> HttpResponse {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     if parts == ["search", "issues"] {
         let base = state.base_url.clone();
@@ -294,7 +301,19 @@ pub(super) fn route(state: &mut State, method: &str, path: &str, query: &str, bo
                     }
                     answer(200, issue_json(&base, &repo, issue))
                 }
-                ("GET", []) => answer(200, issue_json(&base, &repo, issue)),
+                // With an ETag of its version: a conditional read of an unchanged issue is a 304,
+                // which GitHub does not count against the rate limit.
+                ("GET", []) => {
+                    let etag = format!("W/\"v{}\"", issue.version);
+                    if if_none_match == Some(etag.as_str()) {
+                        return HttpResponse::NotModified().insert_header(("etag", etag)).finish();
+                    }
+                    let mut response = answer(200, issue_json(&base, &repo, issue));
+                    response
+                        .headers_mut()
+                        .insert("etag".parse().unwrap(), etag.parse().unwrap());
+                    response
+                }
                 // Adds, keeping every label already there.
                 ("POST", ["labels"]) => {
                     for label in labels(body).unwrap_or_default() {

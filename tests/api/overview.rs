@@ -1,0 +1,322 @@
+//! The overview issue per repository: written before any finding's own issue when a repository
+//! is first compared, coalesced to one write per burst, closed when nothing is open, found (not
+//! repeated) after an interrupted create, and `FINDING_ISSUES` deciding which findings get an
+//! issue of their own.
+use std::time::Duration;
+
+use deepsource_sync::configuration::{FindingIssues, Settings};
+use deepsource_sync::deepsource::{take_snapshot, DeepSource, RepositoryRef};
+use deepsource_sync::findings::snapshots::{apply_snapshot, snapshot_begins};
+use secrecy::SecretString;
+
+use crate::fake_deepsource::{FakeDeepSource, Finding, TOKEN};
+use crate::fake_github::{Fault, Issue};
+use crate::helpers::{
+    issue_event, sample_repository, spawn_app_with, TestApp, INTRODUCED, RESOLVED, SAMPLE_REPO,
+};
+
+pub const OVERVIEW_LABEL: &str = "deepsource/overview";
+
+pub fn with_overview(s: &mut Settings, finding_issues: FindingIssues) {
+    s.overview.enabled = true;
+    s.overview.delay = Duration::from_secs(3600);
+    s.overview.read_interval = Duration::from_secs(3600);
+    s.issues.finding_issues = finding_issues;
+}
+
+pub async fn overview_app(finding_issues: FindingIssues) -> TestApp {
+    spawn_app_with(|s| with_overview(s, finding_issues)).await
+}
+
+/// Compares `repository` with what `fake` lists, as the reconciler does.
+pub async fn compare(app: &TestApp, fake: &FakeDeepSource, repository: &RepositoryRef) {
+    let client = DeepSource::new(&fake.url, SecretString::from(TOKEN.to_owned())).unwrap();
+    let began = snapshot_begins(&app.pool).await.unwrap();
+    let snapshot = take_snapshot(&client, repository).await.unwrap();
+    apply_snapshot(&app.pool, &snapshot, began).await.unwrap();
+}
+
+/// The overview issues in `repo` at the fake.
+pub fn overviews(app: &TestApp, repo: &str) -> Vec<Issue> {
+    app.github
+        .issues(repo)
+        .into_iter()
+        .filter(|i| i.labels.iter().any(|l| l == OVERVIEW_LABEL))
+        .collect()
+}
+
+pub fn overview(app: &TestApp) -> Issue {
+    let found = overviews(app, SAMPLE_REPO);
+    assert_eq!(found.len(), 1, "one overview: {found:?}");
+    found.into_iter().next().unwrap()
+}
+
+/// Findings' own issues in `repo`.
+pub fn own_issues(app: &TestApp, repo: &str) -> Vec<Issue> {
+    app.github
+        .issues(repo)
+        .into_iter()
+        .filter(|i| !i.labels.iter().any(|l| l == OVERVIEW_LABEL))
+        .collect()
+}
+
+impl TestApp {
+    /// As if `OVERVIEW_DELAY` and `OVERVIEW_READ_INTERVAL` had passed for every overview.
+    pub async fn make_overviews_due(&self) {
+        sqlx::query("UPDATE overviews SET due_at = now() WHERE due_at IS NOT NULL")
+            .execute(&self.pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE overviews SET read_at = NULL")
+            .execute(&self.pool)
+            .await
+            .unwrap();
+    }
+
+    /// Writes to the overview issue `number` in `repo` so far (create, PATCH, labels).
+    pub fn overview_writes(&self, repo: &str, number: i64) -> usize {
+        let own = format!("/repos/{repo}/issues/{number}");
+        self.github
+            .calls()
+            .iter()
+            .filter(|c| c.method != "GET")
+            .filter(|c| {
+                let path = c.path.split('?').next().unwrap_or_default();
+                path == own
+                    || path.starts_with(&format!("{own}/"))
+                    || (c.method == "POST"
+                        && path == format!("/repos/{repo}/issues")
+                        && c.body["labels"]
+                            .as_array()
+                            .is_some_and(|l| l.iter().any(|v| v == OVERVIEW_LABEL)))
+            })
+            .count()
+    }
+}
+
+fn findings(n: usize) -> Vec<Finding> {
+    let severities = ["CRITICAL", "MAJOR", "MINOR"];
+    (0..n)
+        .map(|i| {
+            let mut f = Finding::new(
+                &format!("RI-{i:03}"),
+                &format!("PY-W{i:04}"),
+                severities[i % 3],
+                &format!("src/m{i}.py"),
+                1 + i % 4,
+            );
+            f.title = format!("Finding number {i}");
+            f
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_repository_first_compared_is_visible_in_one_write_before_any_findings_issue() {
+    let app = overview_app(FindingIssues::All).await;
+    let fake = FakeDeepSource::start();
+    fake.set_open(SAMPLE_REPO, findings(200));
+    compare(&app, &fake, &sample_repository()).await;
+    app.run_worker().await.unwrap();
+
+    let writes: Vec<_> = app
+        .github
+        .calls()
+        .into_iter()
+        .filter(|c| c.method != "GET")
+        .collect();
+    assert!(
+        writes[0].body["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == OVERVIEW_LABEL),
+        "the first write is the overview's create: {:?}",
+        writes[0]
+    );
+    let overview = overview(&app);
+    assert_eq!(overview.number, 1);
+    assert!(
+        overview.body.contains("**200 findings, 500 occurrences** open"),
+        "{}",
+        &overview.body[..400]
+    );
+    assert_eq!(
+        own_issues(&app, SAMPLE_REPO).len(),
+        200,
+        "then every finding's own issue"
+    );
+    // Once they exist, the overview links each (after its delay, in one write).
+    app.make_overviews_due().await;
+    app.run_worker().await.unwrap();
+    let overview = self::overview(&app);
+    assert!(!overview.body.contains("- [ ]"), "every line links its issue");
+    assert!(overview.body.contains("- #2 "), "{}", &overview.body[..600]);
+    assert_eq!(app.overview_writes(SAMPLE_REPO, 1), 2);
+}
+
+#[tokio::test]
+async fn with_finding_issues_none_the_overview_is_the_one_write() {
+    let app = overview_app(FindingIssues::None).await;
+    let fake = FakeDeepSource::start();
+    fake.set_open(SAMPLE_REPO, findings(200));
+    compare(&app, &fake, &sample_repository()).await;
+    app.run_worker().await.unwrap();
+    assert_eq!(app.github.writes(), 1, "{:?}", app.github.calls());
+    let overview = overview(&app);
+    assert_eq!(overview.body.matches("- [ ] ").count(), 200);
+    // Nothing changed: a later pass writes nothing.
+    app.make_overviews_due().await;
+    app.run_worker().await.unwrap();
+    assert_eq!(app.github.writes(), 1);
+}
+
+#[tokio::test]
+async fn critical_and_major_get_their_own_issues_and_minor_ones_a_box() {
+    let app = overview_app(FindingIssues::Severities(vec!["CRITICAL".into(), "MAJOR".into()])).await;
+    let fake = FakeDeepSource::start();
+    fake.set_open(SAMPLE_REPO, findings(9));
+    compare(&app, &fake, &sample_repository()).await;
+    app.run_worker().await.unwrap();
+    let own = own_issues(&app, SAMPLE_REPO);
+    assert_eq!(own.len(), 6, "three CRITICAL and three MAJOR");
+    assert!(
+        own.iter().all(|i| !i.title.contains("PY-W0002")),
+        "RI-002 is MINOR"
+    );
+    app.make_overviews_due().await;
+    app.run_worker().await.unwrap();
+    let body = overview(&app).body;
+    assert_eq!(body.matches("- [ ] ").count(), 3, "{body}");
+    assert!(body.contains("### MINOR — 3 findings"), "{body}");
+}
+
+#[tokio::test]
+async fn a_burst_of_events_across_findings_is_one_overview_write() {
+    let app = overview_app(FindingIssues::None).await;
+    for finding in 0..10 {
+        app.deliver(&issue_event(
+            INTRODUCED,
+            &format!("ev-first-{finding}"),
+            &format!("RI-{finding}"),
+            1,
+            1_700_000_000,
+        ))
+        .await;
+    }
+    app.run_worker().await.unwrap();
+    let number = overview(&app).number;
+    assert_eq!(app.overview_writes(SAMPLE_REPO, number), 1, "created once");
+    for event in 0..50 {
+        let at = 1_700_000_100 + event;
+        let finding = format!("RI-{}", event % 10);
+        app.deliver(&issue_event(INTRODUCED, &format!("ev-{event}"), &finding, 1, at))
+            .await;
+    }
+    app.run_worker().await.unwrap();
+    assert_eq!(
+        app.overview_writes(SAMPLE_REPO, number),
+        1,
+        "nothing written before OVERVIEW_DELAY"
+    );
+    app.make_overviews_due().await;
+    app.run_worker().await.unwrap();
+    assert_eq!(
+        app.overview_writes(SAMPLE_REPO, number),
+        2,
+        "the burst is one write"
+    );
+    assert!(overview(&app).body.contains("**10 findings, 60 occurrences**"));
+}
+
+#[tokio::test]
+async fn nothing_open_closes_the_overview_and_a_new_finding_reopens_it() {
+    let app = overview_app(FindingIssues::None).await;
+    app.sync_event(INTRODUCED, "ev-1", "RI-a", 2, 1_700_000_000).await;
+    let number = overview(&app).number;
+    app.sync_event(RESOLVED, "ev-2", "RI-a", 2, 1_700_000_100).await;
+    app.make_overviews_due().await;
+    app.run_worker().await.unwrap();
+    let closed = overview(&app);
+    assert_eq!(
+        (closed.state.as_str(), closed.state_reason.as_deref()),
+        ("closed", Some("completed"))
+    );
+    assert!(closed.body.contains("Nothing is open"), "{}", closed.body);
+
+    app.sync_event(INTRODUCED, "ev-3", "RI-b", 1, 1_700_000_200).await;
+    app.make_overviews_due().await;
+    app.run_worker().await.unwrap();
+    let reopened = overview(&app);
+    assert_eq!((reopened.number, reopened.state.as_str()), (number, "open"));
+    assert!(
+        reopened.body.contains("**1 finding, 1 occurrence**"),
+        "{}",
+        reopened.body
+    );
+    assert_eq!(overviews(&app, SAMPLE_REPO).len(), 1);
+}
+
+#[tokio::test]
+async fn an_interrupted_overview_create_is_found_not_repeated() {
+    let app = overview_app(FindingIssues::None).await;
+    app.github.fail_next("POST", Fault::LoseResponse);
+    app.sync_event(INTRODUCED, "ev-1", "RI-a", 2, 1_700_000_000).await;
+    assert_eq!(
+        overviews(&app, SAMPLE_REPO).len(),
+        1,
+        "GitHub made it; the answer was lost"
+    );
+    // Once the lost call can no longer land, the next pass looks for it by its marker.
+    sqlx::query("UPDATE overviews SET create_started_at = now() - interval '2 minutes', due_at = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.run_worker().await.unwrap();
+    assert_eq!(overviews(&app, SAMPLE_REPO).len(), 1, "found, not repeated");
+    let linked: Option<i64> = sqlx::query_scalar("SELECT github_issue_number FROM overviews")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(linked, Some(overview(&app).number));
+}
+
+#[tokio::test]
+async fn two_deepsource_repositories_in_one_tracker_get_an_overview_each() {
+    let app = spawn_app_with(|s| {
+        with_overview(s, FindingIssues::None);
+        s.github.repo_override = Some(deepsource_sync::domain::RepoSlug::parse("acme/tracker").unwrap());
+    })
+    .await;
+    let fake = FakeDeepSource::start();
+    fake.set_open(SAMPLE_REPO, findings(3));
+    fake.set_open(
+        "deepsourcelabs/other",
+        findings(2)
+            .into_iter()
+            .map(|mut f| {
+                f.id = format!("{}-other", f.id);
+                f
+            })
+            .collect(),
+    );
+    compare(&app, &fake, &sample_repository()).await;
+    let other = RepositoryRef {
+        name: "other".into(),
+        ..sample_repository()
+    };
+    compare(&app, &fake, &other).await;
+    app.run_worker().await.unwrap();
+    let mut found = overviews(&app, "acme/tracker");
+    found.sort_by_key(|i| i.title.clone());
+    let titles: Vec<&str> = found.iter().map(|i| i.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "DeepSource findings: deepsourcelabs/demo-go",
+            "DeepSource findings: deepsourcelabs/other"
+        ]
+    );
+    assert!(found[0].body.contains("**3 findings"), "{}", found[0].body);
+    assert!(found[1].body.contains("**2 findings"), "{}", found[1].body);
+}

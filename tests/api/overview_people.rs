@@ -1,0 +1,181 @@
+//! What people do to an overview: a ticked box opens that finding's own issue (learnt by GitHub's
+//! webhook or by reading the overview), a tick made while the service writes is not lost, and a
+//! person's close turns the overview off until a person reopens it. Each runs both ways the
+//! service learns.
+use deepsource_sync::configuration::FindingIssues;
+use deepsource_sync::issue::overview::tick_marker;
+
+use crate::helpers::{TestApp, INTRODUCED, SAMPLE_REPO};
+use crate::overview::{overview, own_issues, with_overview};
+use crate::people::{app_that, post_github, Learns};
+
+const BOTH: [Learns; 2] = [Learns::FromWebhooks, Learns::ByReading];
+
+async fn app(learns: Learns) -> TestApp {
+    app_that(learns, |s| with_overview(s, FindingIssues::None)).await
+}
+
+/// Two findings listed with boxes in the overview; its number.
+async fn listed(app: &TestApp) -> i64 {
+    app.sync_event(INTRODUCED, "ev-1", "RI-a", 2, 1_700_000_000).await;
+    app.sync_event(INTRODUCED, "ev-2", "RI-b", 1, 1_700_000_010).await;
+    app.make_overviews_due().await;
+    app.run_worker().await.unwrap();
+    let overview = overview(app);
+    assert_eq!(overview.body.matches("- [ ] ").count(), 2, "{}", overview.body);
+    overview.number
+}
+
+/// GitHub's `issues` webhook for what a person just did to `number`, under a new delivery id
+/// (or `delivery`); with `Learns::ByReading` nothing is sent.
+async fn tell(app: &TestApp, learns: Learns, number: i64, action: &str, delivery: Option<&str>) {
+    if learns == Learns::ByReading {
+        return;
+    }
+    let event = serde_json::to_vec(&app.github.issues_event(SAMPLE_REPO, number, action)).unwrap();
+    let id = delivery.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let response = post_github(app, "issues", &id, &event).await;
+    assert_eq!(response.status(), 200);
+}
+
+/// The service's next look (without webhooks, the read interval passes) and what it leads to,
+/// then the overview's delay passes and it is written.
+async fn next_look(app: &TestApp) {
+    app.make_overviews_due().await;
+    app.run_worker().await.unwrap();
+    app.make_overviews_due().await;
+    app.run_worker().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_ticked_box_opens_exactly_one_issue_for_its_finding() {
+    for learns in BOTH {
+        let app = app(learns).await;
+        let number = listed(&app).await;
+        app.github
+            .tick_as_person(SAMPLE_REPO, number, &tick_marker("RI-a"));
+        tell(&app, learns, number, "edited", Some("tick-delivery")).await;
+        next_look(&app).await;
+        let own = own_issues(&app, SAMPLE_REPO);
+        assert_eq!(own.len(), 1, "{learns:?}: {own:?}");
+        let body = overview(&app).body;
+        assert!(
+            body.contains(&format!("- #{} ", own[0].number)),
+            "{learns:?}: {body}"
+        );
+        assert_eq!(
+            body.matches("- [ ] ").count(),
+            1,
+            "{learns:?}: RI-b keeps its box"
+        );
+
+        // Told again (a redelivery, or the same ticks seen again): nothing more is opened.
+        if learns == Learns::FromWebhooks {
+            tell(&app, learns, number, "edited", Some("tick-delivery")).await;
+            tell(&app, learns, number, "edited", None).await;
+        }
+        next_look(&app).await;
+        assert_eq!(own_issues(&app, SAMPLE_REPO).len(), 1, "{learns:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_box_ticked_while_the_service_writes_the_overview_is_not_lost() {
+    for learns in BOTH {
+        let app = app(learns).await;
+        let number = listed(&app).await;
+        app.sync_event(INTRODUCED, "ev-3", "RI-b", 1, 1_700_000_020).await;
+        // The overview is due: its write is held at GitHub (with webhooks) or the read before it
+        // is (without), while a person ticks a box.
+        let held = app.github.hold_next(match learns {
+            Learns::FromWebhooks => "PATCH",
+            Learns::ByReading => "GET",
+        });
+        app.make_overviews_due().await;
+        let worker = {
+            let worker = app.worker();
+            tokio::spawn(async move { worker.run_until_idle().await.unwrap() })
+        };
+        held.arrived().await;
+        app.github
+            .tick_as_person(SAMPLE_REPO, number, &tick_marker("RI-a"));
+        tell(&app, learns, number, "edited", None).await;
+        held.release();
+        worker.await.unwrap();
+        next_look(&app).await;
+        let own = own_issues(&app, SAMPLE_REPO);
+        assert_eq!(own.len(), 1, "{learns:?}: the tick opened RI-a's issue");
+        assert!(
+            own[0].body.contains("RI-a") || own[0].title.contains("demo"),
+            "{learns:?}"
+        );
+        let body = overview(&app).body;
+        assert!(
+            body.contains(&format!("- #{} ", own[0].number)),
+            "{learns:?}: {body}"
+        );
+        assert!(
+            body.contains("**2 findings, 4 occurrences**"),
+            "{learns:?}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_overview_a_person_closes_is_never_written_again_until_they_reopen_it() {
+    for learns in BOTH {
+        let app = app(learns).await;
+        let number = listed(&app).await;
+        app.github.close_as_person(SAMPLE_REPO, number, "not_planned");
+        tell(&app, learns, number, "closed", None).await;
+        next_look(&app).await;
+        let writes = app.overview_writes(SAMPLE_REPO, number);
+        app.sync_event(INTRODUCED, "ev-3", "RI-c", 5, 1_700_000_020).await;
+        next_look(&app).await;
+        let closed = overview(&app);
+        assert_eq!(closed.state, "closed", "{learns:?}");
+        assert_eq!(
+            app.overview_writes(SAMPLE_REPO, number),
+            writes,
+            "{learns:?}: not written, not reopened"
+        );
+        let off: (Option<String>, Option<String>) =
+            sqlx::query_as("SELECT off_reason, off_by FROM overviews")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!(off.0.as_deref(), Some("not_planned"), "{learns:?}");
+
+        app.github.reopen_as_person(SAMPLE_REPO, number);
+        tell(&app, learns, number, "reopened", None).await;
+        next_look(&app).await;
+        let resumed = overview(&app);
+        assert_eq!(resumed.state, "open", "{learns:?}");
+        assert!(
+            resumed.body.contains("**3 findings, 8 occurrences**"),
+            "{learns:?}: brought up to date: {}",
+            resumed.body
+        );
+        assert_eq!(
+            crate::overview::overviews(&app, SAMPLE_REPO).len(),
+            1,
+            "{learns:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn labels_people_add_to_the_overview_are_kept() {
+    let app = app(Learns::ByReading).await;
+    let number = listed(&app).await;
+    app.github.label_as_person(SAMPLE_REPO, number, "team/platform");
+    app.sync_event(INTRODUCED, "ev-3", "RI-c", 5, 1_700_000_020).await;
+    next_look(&app).await;
+    let overview = overview(&app);
+    assert!(
+        overview.labels.contains(&"team/platform".to_owned()),
+        "{:?}",
+        overview.labels
+    );
+    assert!(overview.body.contains("**3 findings"), "{}", overview.body);
+}
