@@ -47,3 +47,19 @@ CREATE INDEX overviews_by_issue ON overviews (lower(github_repo), github_issue_n
 -- A person ticked the finding's box in its overview: it gets an issue of its own whatever
 -- FINDING_ISSUES says.
 ALTER TABLE findings ADD COLUMN issue_requested_at timestamptz;
+
+-- GitHub's id of a finding's issue (not its number): a sub-issue is named by it.
+ALTER TABLE findings ADD COLUMN github_issue_id bigint;
+
+-- With OVERVIEW_SUB_ISSUES: findings' issues attached to their overview as sub-issues (GitHub
+-- allows 100 per parent, closed ones included). `refused` keeps one GitHub would not take
+-- (another owner, another parent) from being asked again and again.
+ALTER TABLE overviews ADD COLUMN sub_issues_off text;
+CREATE TABLE overview_sub_issues (
+    repository_key text        NOT NULL REFERENCES overviews ON DELETE CASCADE,
+    issue_id       bigint      NOT NULL,
+    finding_id     text        NOT NULL,
+    refused        text,
+    attached_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (repository_key, issue_id)
+);

@@ -169,6 +169,8 @@ pub struct Link<'a> {
     /// The open-occurrence count its body shows, when the body was written.
     pub shown_occurrences: Option<i64>,
     pub pending_comment: Option<&'a str>,
+    /// GitHub's id of the issue, when the answer gave it.
+    pub issue_id: Option<i64>,
 }
 
 pub async fn save_link(pool: &PgPool, lease: &Lease, link: Link<'_>) -> Result<(), StoreError> {
@@ -178,6 +180,8 @@ pub async fn save_link(pool: &PgPool, lease: &Lease, link: Link<'_>) -> Result<(
                       github_content_hash = $6, pending_comment = $7, comment_started_at = NULL,
                       create_started_at = NULL, github_state_reason = $8, github_text_hash = $9,
                       github_labels = $10,
+                      github_issue_id = COALESCE($12, CASE WHEN github_issue_number = $4
+                                                           THEN github_issue_id END),
                       github_shown_occurrences = COALESCE($11, github_shown_occurrences),
                       -- Open again by the service's hand, or closed with nothing open: a
                       -- person's completed close has been answered.
@@ -199,7 +203,8 @@ pub async fn save_link(pool: &PgPool, lease: &Lease, link: Link<'_>) -> Result<(
             link.state_reason,
             link.text_hash,
             link.labels,
-            link.shown_occurrences
+            link.shown_occurrences,
+            link.issue_id
         )
         .execute(pool)
         .await?,

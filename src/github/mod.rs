@@ -10,3 +10,4 @@ pub mod home;
 pub mod observe;
 pub mod pacing;
 pub mod search;
+pub mod sub_issues;

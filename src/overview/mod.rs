@@ -11,6 +11,8 @@ mod lines;
 pub mod people;
 mod read;
 mod store;
+mod sub_issues;
+mod sub_plan;
 mod writer;
 
 pub use error::OverviewError;

@@ -198,6 +198,9 @@ impl Overviews {
             store::save(&self.pool, held).await?;
         }
         self.bring_labels(&github, held, &repo, &content.labels).await?;
+        if self.settings.sub_issues {
+            self.bring_sub_issues(&github, held, &repo).await?;
+        }
         Ok(true)
     }
 

@@ -48,6 +48,7 @@ impl Driver {
             labels: &labels,
             shown_occurrences: content.map(|_| finding.open_occurrences),
             pending_comment,
+            issue_id: issue.id,
         };
         store::save_link(&self.pool, lease, link).await?;
         finding.github_repo = Some(repo);

@@ -27,6 +27,7 @@ mod migrations;
 mod outage;
 mod overview;
 mod overview_people;
+mod overview_sub_issues;
 mod pacing;
 mod people;
 mod reconcile;

@@ -18,6 +18,8 @@ mod routes;
 use routes::{route, validation_failed};
 #[path = "fake_github_contents.rs"]
 mod contents;
+#[path = "fake_github_sub_issues.rs"]
+mod sub_issues;
 
 pub const TOKEN: &str = "ghp_test_token";
 pub const INSTALLATION_ID: u64 = 4242;
@@ -155,6 +157,9 @@ struct State {
     base_url: String,
     /// Repository files and who cannot be assigned (`fake_github_contents.rs`).
     contents: contents::Contents,
+    /// Sub-issue ids by (repository, parent number) (`fake_github_sub_issues.rs`).
+    sub_issues: HashMap<(String, i64), Vec<i64>>,
+    sub_issues_disabled: bool,
 }
 
 #[derive(Clone)]

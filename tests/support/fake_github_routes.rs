@@ -159,6 +159,9 @@ pub(super) fn route(
     if state.missing_repos.contains(&repo) {
         return message(404, "Not Found");
     }
+    if let Some(response) = super::sub_issues::route(state, method, &repo, rest, body) {
+        return response;
+    }
     let drop_labels = state.drop_labels_on_create;
     let base = state.base_url.clone();
     state.clock += 1;
