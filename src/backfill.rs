@@ -39,6 +39,17 @@ pub async fn run(
                     "{repository}: {} open findings at DeepSource ({} new here, {} changed, {} gone); GitHub issues to create {}, update {}, close {}",
                     applied.listed, applied.created, applied.changed, applied.gone, plan.create, plan.update, plan.close
                 );
+                if settings.overview.enabled {
+                    let overview =
+                        crate::admin::overviews::overviews(&pool, &settings.github, Some(&repository.key()))
+                            .await?;
+                    match overview.first().and_then(|o| o.visible_at.map(|t| (o, t))) {
+                        Some((o, _)) => println!("  overview: {}", o.describe()),
+                        None => println!(
+                            "  overview: not written yet; the worker writes it before any finding's own issue, so the repository is visible in GitHub after that one write"
+                        ),
+                    }
+                }
                 if applied.deferred > 0 {
                     println!(
                         "  {} findings had events while the snapshot was taken; they keep their event counts until the next comparison",

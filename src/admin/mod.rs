@@ -10,6 +10,7 @@ use crate::domain::RepositoryRef;
 pub mod deliveries;
 pub mod findings;
 pub mod jobs;
+pub mod overviews;
 pub mod status;
 
 /// Why an operator's request was not carried out.

@@ -27,6 +27,8 @@ pub struct Status {
     /// Every running sync worker process and how it hears of work (listening, or polling and
     /// why).
     pub workers: Vec<WorkerRow>,
+    /// Each repository's overview issue (`OVERVIEW_ISSUE`).
+    pub overviews: Vec<super::overviews::OverviewRow>,
 }
 
 #[derive(Debug, Serialize)]
@@ -117,6 +119,7 @@ pub async fn status(pool: &PgPool, github: &GitHubSettings) -> Result<Status, Ad
             .collect(),
         snapshots,
         workers: crate::wake::workers(pool).await?,
+        overviews: super::overviews::overviews(pool, github, None).await?,
     })
 }
 

@@ -125,6 +125,9 @@ pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
             ago(now, snapshot.at)
         );
     }
+    for overview in &status.overviews {
+        println!("{:<10} {}", "overview", overview.describe());
+    }
     if status.workers.is_empty() {
         println!("{:<10} none running", "workers");
     }

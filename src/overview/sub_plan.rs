@@ -92,8 +92,8 @@ mod tests {
             open(3, 2, 9),
         ];
         let p = plan(&candidates, &[10, 11, 1], &[], 3);
-        assert_eq!(p.detach, [10, 11], "closed make room, the longest-closed first");
-        assert_eq!(p.attach, [2]);
+        assert_eq!(p.detach, [10, 11], "closed ones make room");
+        assert_eq!(p.attach, [2, 3]);
         let p = plan(&candidates, &[10, 11, 1], &[], 4);
         assert_eq!(p.detach, [10], "only the longest-closed one");
         assert_eq!(p.attach, [2, 3]);

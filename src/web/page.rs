@@ -133,6 +133,30 @@ pub fn dashboard(d: &Dashboard<'_>) -> Markup {
                 } }
             }
 
+            @if !s.overviews.is_empty() {
+                h2 { "Overviews" }
+                div.scroll { table #overviews {
+                    thead { tr { th { "Repository" } th { "Issue" } th { "Last written" } th { "State" } } }
+                    tbody { @for o in &s.overviews {
+                        tr data-repository=(o.repository) {
+                            td { (o.repository) }
+                            td { @match (&o.issue_url, &o.github_repo, o.issue_number) {
+                                (Some(url), Some(repo), Some(n)) => { a href=(url) { (repo) "#" (n) } }
+                                _ => { "not written yet" }
+                            } }
+                            td { @match o.written_at { Some(t) => { (time(t)) } None => { "-" } } }
+                            td.wrap { @if let Some(reason) = &o.off_reason {
+                                "off: " (reason) " by " (o.off_by.as_deref().unwrap_or("someone")) " (reopen it on GitHub to resume)"
+                            } @else if let Some(reason) = &o.failed_reason {
+                                "GitHub refuses it: " (reason)
+                            } @else {
+                                (o.state.as_deref().unwrap_or("-"))
+                            } }
+                        }
+                    } }
+                } }
+            }
+
             h2 { "Dead jobs" }
             @if d.dead_jobs.is_empty() { p #dead-jobs { "None." } } @else {
                 div.scroll { table #dead-jobs {

@@ -320,3 +320,21 @@ async fn two_deepsource_repositories_in_one_tracker_get_an_overview_each() {
     assert!(found[0].body.contains("**3 findings"), "{}", found[0].body);
     assert!(found[1].body.contains("**2 findings"), "{}", found[1].body);
 }
+
+#[tokio::test]
+async fn a_dry_run_records_the_overview_it_would_write_and_writes_nothing() {
+    let app = spawn_app_with(|s| {
+        with_overview(s, FindingIssues::All);
+        s.github.auth = deepsource_sync::configuration::GitHubAuth::DryRun;
+    })
+    .await;
+    app.sync_event(INTRODUCED, "ev-1", "RI-a", 2, 1_700_000_000).await;
+    assert!(app.github.calls().is_empty());
+    let recorded: (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT github_repo, text_hash FROM overviews")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(recorded.0.as_deref(), Some(SAMPLE_REPO));
+    assert!(recorded.1.is_some(), "the overview it would write is recorded");
+}

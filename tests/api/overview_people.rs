@@ -179,3 +179,67 @@ async fn labels_people_add_to_the_overview_are_kept() {
     );
     assert!(overview.body.contains("**3 findings"), "{}", overview.body);
 }
+
+#[tokio::test]
+async fn operators_see_each_overview_who_turned_it_off_and_its_writes() {
+    let app = app_that(Learns::FromWebhooks, |s| {
+        with_overview(s, FindingIssues::None);
+        s.operations.admin_token = Some(secrecy::SecretString::from(crate::admin::ADMIN_TOKEN));
+    })
+    .await;
+    let number = listed(&app).await;
+    app.github.close_as_person(SAMPLE_REPO, number, "not_planned");
+    tell(&app, Learns::FromWebhooks, number, "closed", None).await;
+
+    let (status, body) = app.admin_get("/api/overviews").await;
+    assert_eq!(status, 200, "{body}");
+    let row = &body["overviews"][0];
+    assert_eq!(row["repository"], "deepsourcelabs/demo-go", "{body}");
+    assert_eq!(row["issue_number"], number);
+    assert!(row["issue_url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/{SAMPLE_REPO}/issues/{number}")));
+    assert_eq!(
+        (row["off_reason"].as_str(), row["off_by"].as_str()),
+        (Some("not_planned"), Some("octocat"))
+    );
+    assert!(
+        row["written_at"].is_string() && row["visible_at"].is_string(),
+        "{row}"
+    );
+    let (_, status) = app.admin_get("/api/status").await;
+    assert_eq!(status["overviews"][0]["off_by"], "octocat");
+
+    let (_, cookie) = crate::status_page::sign_in(&app).await;
+    let page = app
+        .client
+        .get(format!("{}/", app.address))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("off: not_planned by octocat"), "{page}");
+
+    let url = app.settings.database.url().to_owned();
+    let cli = crate::cli::binary(&[("DATABASE_URL", &url)])
+        .arg("status")
+        .output()
+        .unwrap();
+    let printed = crate::cli::text(&cli);
+    assert!(
+        printed.contains(&format!(
+            "overview   deepsourcelabs/demo-go: {SAMPLE_REPO}#{number}, off: not_planned by octocat"
+        )),
+        "{printed}"
+    );
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("deepsource_sync_overview_writes_total{action=\"create\"}"),
+        "{metrics}"
+    );
+}

@@ -10,6 +10,7 @@ mod deliveries;
 mod findings;
 mod guard;
 mod jobs;
+mod overviews;
 mod status;
 
 use guard::Admin;
@@ -29,6 +30,7 @@ pub fn scope() -> actix_web::Scope {
         .route("/deliveries", web::get().to(deliveries::list))
         .route("/deliveries/{id}", web::get().to(deliveries::get))
         .route("/deliveries/{id}/replay", web::post().to(deliveries::replay))
+        .route("/overviews", web::get().to(overviews::list))
         .route("/jobs", web::get().to(jobs::list))
         .route("/jobs/retry", web::post().to(jobs::retry_all))
         .route("/jobs/{id}", web::get().to(jobs::get))
