@@ -16,5 +16,4 @@ mod sub_plan;
 mod writer;
 
 pub use error::OverviewError;
-pub use store::mark_changed;
 pub use writer::Overviews;

@@ -36,8 +36,12 @@ pub struct Held {
 /// A change to the repository's findings: its overview is written `delay` after the last
 /// change, no later than four delays after the first change not yet written, and at once while
 /// it has never been written (the repository becomes visible in one write).
-pub async fn mark_changed(conn: &mut PgConnection, key: &str, delay: Duration) -> Result<(), sqlx::Error> {
-    sqlx::query!(
+pub async fn mark_changed(
+    conn: &mut PgConnection,
+    key: &str,
+    delay: Duration,
+) -> Result<Option<Duration>, sqlx::Error> {
+    let due_in = sqlx::query_scalar!(
         r#"INSERT INTO overviews (repository_key, changed_at, pending_since, due_at)
            VALUES ($1, now(), now(), now())
            ON CONFLICT (repository_key) DO UPDATE SET
@@ -49,13 +53,14 @@ pub async fn mark_changed(conn: &mut PgConnection, key: &str, delay: Duration) -
                    ELSE LEAST(now() + make_interval(secs => $2),
                               COALESCE(overviews.pending_since, now()) + 4 * make_interval(secs => $2))
                END,
-               updated_at = now()"#,
+               updated_at = now()
+           RETURNING EXTRACT(EPOCH FROM due_at - now())::float8 AS due_in"#,
         key,
         delay.as_secs_f64()
     )
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(())
+    Ok(due_in.map(|s| Duration::from_secs_f64(s.max(0.0))))
 }
 
 /// Whether a finding of the repository may have its own issue created now: only once its

@@ -3,8 +3,11 @@
 //! read: ticks merged, a person's close or reopen learnt) and written only when what it would say
 //! differs from what GitHub shows, through the shared pacer. Findings' own issues wait for its
 //! first write, so a repository is visible in GitHub after one.
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use sqlx::PgPool;
 
@@ -22,6 +25,8 @@ use crate::github::pacing::{Pacer, MAX_INLINE_WAIT};
 use crate::issue::labels::change;
 use crate::issue::overview::render;
 
+/// A due overview another replica just took is looked at again this soon.
+const RACED: Duration = Duration::from_millis(50);
 /// After GitHub rejects the credentials, overviews wait this long (the worker says it loudly).
 const AUTH_PAUSE: Duration = Duration::from_secs(300);
 
@@ -43,6 +48,14 @@ pub struct Overviews {
     github_settings: GitHubSettings,
     sync: SyncSettings,
     extra_labels: Vec<String>,
+    /// When this process next looks for a due overview. A look on every step of the worker
+    /// would cost each finding's sync a statement: a change made here brings it forward, and
+    /// one made elsewhere (another replica, a person's reopen) is found within
+    /// `SYNC_POLL_INTERVAL`. `None`: look at the next step.
+    next_look: Mutex<Option<Instant>>,
+    /// Repositories whose overview has been written (or never will be): their findings' creates
+    /// need not ask again. It never goes back.
+    creates_go: Mutex<HashSet<String>>,
 }
 
 impl Overviews {
@@ -56,6 +69,8 @@ impl Overviews {
             github_settings: settings.github.clone(),
             sync: settings.sync.clone(),
             extra_labels: settings.issues.extra_labels.clone(),
+            next_look: Mutex::new(None),
+            creates_go: Mutex::new(HashSet::new()),
         })
     }
 
@@ -67,24 +82,61 @@ impl Overviews {
     /// A finding of the repository `key` changed: its overview is due after `OVERVIEW_DELAY`.
     pub async fn changed(&self, key: &str) -> Result<(), sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
-        store::mark_changed(&mut conn, key, self.settings.delay).await
+        if let Some(due_in) = store::mark_changed(&mut conn, key, self.settings.delay).await? {
+            self.look_by(Instant::now() + due_in);
+        }
+        Ok(())
     }
 
     /// Whether a finding of `key` may have its own issue created now (see `store.rs`).
     pub async fn creates_may_go(&self, key: &str) -> Result<bool, sqlx::Error> {
-        store::creates_may_go(&self.pool, key).await
+        if self.creates_go.lock().expect("not poisoned").contains(key) {
+            return Ok(true);
+        }
+        let go = store::creates_may_go(&self.pool, key).await?;
+        match go {
+            true => {
+                self.creates_go
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(key.to_owned());
+            }
+            // Made due at once: it is written before the creates.
+            false => self.look_by(Instant::now()),
+        }
+        Ok(go)
     }
 
-    pub async fn next_due_in(&self) -> Result<Option<Duration>, sqlx::Error> {
-        store::next_due_in(&self.pool, self.read_every()).await
+    /// How long until this process looks for a due overview again (`None`: at the next step).
+    pub fn next_look_in(&self) -> Option<Duration> {
+        self.next_look
+            .lock()
+            .expect("not poisoned")
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    fn look_by(&self, at: Instant) {
+        let mut next = self.next_look.lock().expect("not poisoned");
+        *next = Some(next.map_or(at, |n| n.min(at)));
     }
 
     /// Takes one due overview and brings it in line; false when none is due.
     #[tracing::instrument(skip_all, fields(repository = tracing::field::Empty, github_issue = tracing::field::Empty))]
     pub async fn pass(&self) -> Result<bool, sqlx::Error> {
+        if self.next_look_in().is_some_and(|wait| !wait.is_zero()) {
+            return Ok(false);
+        }
         let Some(mut held) = store::claim(&self.pool, self.sync.lease, self.read_every()).await? else {
+            // Nothing due now: the next look is when the next one falls due (taken by another
+            // replica just now: shortly), or after the fallback interval.
+            let due = store::next_due_in(&self.pool, self.read_every()).await?;
+            let wait = due.map_or(self.sync.poll_interval, |d| {
+                d.clamp(RACED, self.sync.poll_interval)
+            });
+            *self.next_look.lock().expect("not poisoned") = Some(Instant::now() + wait);
             return Ok(false);
         };
+        *self.next_look.lock().expect("not poisoned") = None;
         tracing::Span::current().record("repository", held.key.as_str());
         let ended = match self.bring(&mut held).await {
             Ok(read) => Ended::Done { read },

@@ -301,11 +301,9 @@ impl Worker {
             mut next_due_in,
         } = wait::look(&self.pool).await?;
         if let Some(overviews) = &self.driver.overviews {
-            if let Some(due) = overviews.next_due_in().await? {
-                // One due now was just taken by another replica: looked at again shortly.
-                let due = due.max(RACED);
-                next_due_in = Some(next_due_in.map_or(due, |d| d.min(due)));
-            }
+            // `None`: it looks at the next step, which is after the shortest sleep.
+            let due = overviews.next_look_in().unwrap_or_default().max(RACED);
+            next_due_in = Some(next_due_in.map_or(due, |d| d.min(due)));
         }
         if finding_less {
             self.finish_finding_less().await?;
