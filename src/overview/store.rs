@@ -63,6 +63,20 @@ pub async fn mark_changed(
     Ok(due_in.map(|s| Duration::from_secs_f64(s.max(0.0))))
 }
 
+/// Every repository with findings and no overview gets one, due now. Returns how many.
+pub async fn add_missing(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let added = sqlx::query!(
+        r#"INSERT INTO overviews (repository_key, changed_at, pending_since, due_at)
+           SELECT DISTINCT f.repository_key, now(), now(), now() FROM findings f
+           WHERE f.repository_key IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM overviews o WHERE o.repository_key = f.repository_key)
+           ON CONFLICT (repository_key) DO NOTHING"#
+    )
+    .execute(pool)
+    .await?;
+    Ok(added.rows_affected())
+}
+
 /// Whether a finding of the repository may have its own issue created now: only once its
 /// overview has been written (or will not be: a person turned it off, or GitHub refused it).
 /// When not, the overview is made due at once.

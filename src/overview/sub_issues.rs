@@ -5,11 +5,14 @@
 use chrono::{DateTime, Utc};
 
 use super::error::OverviewError;
-use super::store::Held;
+use super::store::{self, Held};
 use super::sub_plan::{plan, Candidate, MAX_SUB_ISSUES};
 use super::writer::Overviews;
 use crate::domain::RepoSlug;
 use crate::github::client::{GitHub, GitHubError};
+
+/// Sub-issues attached or detached in one pass at most.
+const PER_PASS: usize = 10;
 
 impl Overviews {
     pub(super) async fn bring_sub_issues(
@@ -74,7 +77,12 @@ impl Overviews {
         .await?;
         let attached: Vec<i64> = known.iter().filter(|k| !k.refused).map(|k| k.issue_id).collect();
         let refused: Vec<i64> = known.iter().filter(|k| k.refused).map(|k| k.issue_id).collect();
-        let planned = plan(&candidates, &attached, &refused, MAX_SUB_ISSUES);
+        let mut planned = plan(&candidates, &attached, &refused, MAX_SUB_ISSUES);
+        // A pass holds the overview by a lease it does not renew: a bounded batch each pass (a
+        // second a write at GitHub's pace), the rest at once in the next.
+        let more = planned.detach.len() + planned.attach.len() > PER_PASS;
+        planned.detach.truncate(PER_PASS);
+        planned.attach.truncate(PER_PASS - planned.detach.len());
         for id in planned.detach {
             self.book(github, repo).await?;
             github.detach_sub_issue(repo, parent, id).await?;
@@ -109,6 +117,10 @@ impl Overviews {
             )
             .execute(pool)
             .await?;
+        }
+        if more {
+            let mut conn = pool.acquire().await?;
+            store::mark_changed(&mut conn, &held.key, std::time::Duration::ZERO).await?;
         }
         Ok(())
     }

@@ -88,6 +88,20 @@ impl Overviews {
         Ok(())
     }
 
+    /// At the worker's start: a repository with findings and no overview yet (overviews were
+    /// just turned on) gets one now, not only at its next change.
+    pub async fn start(&self) -> Result<(), sqlx::Error> {
+        let added = store::add_missing(&self.pool).await?;
+        if added > 0 {
+            tracing::info!(
+                repositories = added,
+                "OVERVIEW_ISSUE is on: overviews are due for repositories that had none"
+            );
+            self.look_by(Instant::now());
+        }
+        Ok(())
+    }
+
     /// Whether a finding of `key` may have its own issue created now (see `store.rs`).
     pub async fn creates_may_go(&self, key: &str) -> Result<bool, sqlx::Error> {
         if self.creates_go.lock().expect("not poisoned").contains(key) {

@@ -239,8 +239,12 @@ impl Worker {
     }
 
     /// What a worker does first: queues the findings these settings may sync differently from
-    /// the settings that last looked at them (see `findings/due.rs`).
+    /// the settings that last looked at them (see `findings/due.rs`), and with overviews on,
+    /// gives every repository with findings its overview.
     async fn queue_due_findings(&self) -> Result<u64, sqlx::Error> {
+        if let Some(overviews) = &self.driver.overviews {
+            overviews.start().await?;
+        }
         due::enqueue_due(
             &self.pool,
             self.driver.fingerprint(),

@@ -338,3 +338,20 @@ async fn a_dry_run_records_the_overview_it_would_write_and_writes_nothing() {
     assert_eq!(recorded.0.as_deref(), Some(SAMPLE_REPO));
     assert!(recorded.1.is_some(), "the overview it would write is recorded");
 }
+
+#[tokio::test]
+async fn turned_on_for_a_repository_already_synced_its_overview_comes_at_the_workers_start() {
+    let app = spawn_app_with(|_| {}).await;
+    app.sync_event(INTRODUCED, "ev-1", "RI-a", 2, 1_700_000_000).await;
+    let own = own_issues(&app, SAMPLE_REPO);
+    assert_eq!(own.len(), 1);
+    assert!(overviews(&app, SAMPLE_REPO).is_empty());
+
+    let mut settings = app.settings.clone();
+    with_overview(&mut settings, FindingIssues::All);
+    let worker = deepsource_sync::sync::Worker::new(app.pool.clone(), &settings).unwrap();
+    worker.run_until_idle().await.unwrap();
+    let body = overview(&app).body;
+    assert!(body.contains(&format!("- #{} ", own[0].number)), "{body}");
+    assert_eq!(own_issues(&app, SAMPLE_REPO).len(), 1);
+}
