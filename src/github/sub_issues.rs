@@ -14,20 +14,8 @@ impl GitHub {
         parent: i64,
         child_id: i64,
     ) -> Result<(), GitHubError> {
-        let client = self.client_for(repo).await?;
-        let path = format!(
-            "/repos/{}/{}/issues/{parent}/sub_issues",
-            repo.owner(),
-            repo.repo()
-        );
-        let _: serde_json::Value = send(
-            &client,
-            Method::Post,
-            &path,
-            Some(&json!({ "sub_issue_id": child_id })),
-        )
-        .await?;
-        Ok(())
+        self.sub_issue_call(repo, parent, Method::Post, "sub_issues", child_id)
+            .await
     }
 
     /// Detaches it; one that is not attached (any more) is not an error.
@@ -37,22 +25,32 @@ impl GitHub {
         parent: i64,
         child_id: i64,
     ) -> Result<(), GitHubError> {
+        match self
+            .sub_issue_call(repo, parent, Method::Delete, "sub_issue", child_id)
+            .await
+        {
+            Ok(()) | Err(GitHubError::Permanent { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `…/issues/{parent}/{endpoint}` with `{"sub_issue_id": child_id}`.
+    async fn sub_issue_call(
+        &self,
+        repo: &RepoSlug,
+        parent: i64,
+        method: Method,
+        endpoint: &str,
+        child_id: i64,
+    ) -> Result<(), GitHubError> {
         let client = self.client_for(repo).await?;
         let path = format!(
-            "/repos/{}/{}/issues/{parent}/sub_issue",
+            "/repos/{}/{}/issues/{parent}/{endpoint}",
             repo.owner(),
             repo.repo()
         );
-        match send::<serde_json::Value>(
-            &client,
-            Method::Delete,
-            &path,
-            Some(&json!({ "sub_issue_id": child_id })),
-        )
-        .await
-        {
-            Ok(_) | Err(GitHubError::Permanent { status: 404, .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        let body = json!({ "sub_issue_id": child_id });
+        let _: serde_json::Value = send(&client, method, &path, Some(&body)).await?;
+        Ok(())
     }
 }

@@ -19,8 +19,10 @@ impl Overviews {
     ) -> Result<Looked, OverviewError> {
         let number = held.number.expect("linked");
         self.wait_for_reads(github, repo).await?;
+        // The read first: no transaction stays open across a call to GitHub.
+        let answer = github.read_issue(repo, number, held.etag.as_deref()).await;
         let mut tx = self.pool.begin().await?;
-        let looked = match github.read_issue(repo, number, held.etag.as_deref()).await {
+        let looked = match answer {
             Ok(Read::Unchanged) => Looked::Same,
             Ok(Read::Changed { issue, etag }) => {
                 held.etag = etag;
