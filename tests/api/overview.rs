@@ -355,3 +355,20 @@ async fn turned_on_for_a_repository_already_synced_its_overview_comes_at_the_wor
     assert!(body.contains(&format!("- #{} ", own[0].number)), "{body}");
     assert_eq!(own_issues(&app, SAMPLE_REPO).len(), 1);
 }
+
+#[tokio::test]
+async fn a_finding_that_has_its_own_issue_keeps_it_whatever_finding_issues_says() {
+    let app = overview_app(FindingIssues::All).await;
+    app.sync_event(INTRODUCED, "ev-1", "RI-a", 2, 1_700_000_000).await;
+    let number = own_issues(&app, SAMPLE_REPO)[0].number;
+
+    let mut settings = app.settings.clone();
+    settings.issues.finding_issues = FindingIssues::None;
+    app.deliver(&issue_event(INTRODUCED, "ev-2", "RI-a", 3, 1_700_000_100))
+        .await;
+    let worker = deepsource_sync::sync::Worker::new(app.pool.clone(), &settings).unwrap();
+    worker.run_until_idle().await.unwrap();
+    let issue = app.github.issue(SAMPLE_REPO, number).unwrap();
+    assert!(issue.body.contains("| Open occurrences | 5 |"), "{}", issue.body);
+    assert_eq!(own_issues(&app, SAMPLE_REPO).len(), 1);
+}

@@ -243,3 +243,81 @@ async fn operators_see_each_overview_who_turned_it_off_and_its_writes() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn an_overview_a_person_deletes_is_not_made_again() {
+    for learns in BOTH {
+        let app = app(learns).await;
+        let number = listed(&app).await;
+        app.github.delete_as_person(SAMPLE_REPO, number);
+        tell(&app, learns, number, "deleted", None).await;
+        next_look(&app).await;
+        app.sync_event(INTRODUCED, "ev-3", "RI-c", 5, 1_700_000_020).await;
+        next_look(&app).await;
+        let all = crate::overview::overviews(&app, SAMPLE_REPO);
+        assert_eq!(all.len(), 1, "{learns:?}: not made again");
+        assert!(all[0].deleted, "{learns:?}");
+        let off: Option<String> = sqlx::query_scalar("SELECT off_reason FROM overviews")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(off.as_deref(), Some("deleted"), "{learns:?}");
+        assert!(
+            own_issues(&app, SAMPLE_REPO).is_empty(),
+            "{learns:?}: FINDING_ISSUES=none still"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_services_own_close_leaves_the_overview_on_and_a_persons_later_close_turns_it_off() {
+    for learns in BOTH {
+        let app = app(learns).await;
+        let number = listed(&app).await;
+        app.sync_event(crate::helpers::RESOLVED, "ev-3", "RI-a", 2, 1_700_000_020)
+            .await;
+        app.sync_event(crate::helpers::RESOLVED, "ev-4", "RI-b", 1, 1_700_000_030)
+            .await;
+        next_look(&app).await;
+        assert_eq!(overview(&app).state, "closed", "{learns:?}: nothing open");
+        // GitHub tells of that close too: it is the service's, not a person's.
+        tell(&app, learns, number, "closed", Some("own-close")).await;
+        if learns == Learns::FromWebhooks {
+            let outcome: String =
+                sqlx::query_scalar("SELECT outcome FROM github_events WHERE id = 'own-close'")
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(outcome, "overview closed by the service: nothing is open");
+        }
+        next_look(&app).await;
+        let off: Option<String> = sqlx::query_scalar("SELECT off_reason FROM overviews")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(off, None, "{learns:?}");
+
+        // A person reopens it (left open), then closes it: that close is theirs.
+        app.github.reopen_as_person(SAMPLE_REPO, number);
+        tell(&app, learns, number, "reopened", None).await;
+        next_look(&app).await;
+        assert_eq!(
+            overview(&app).state,
+            "open",
+            "{learns:?}: left open as the person wants"
+        );
+        app.github.close_as_person(SAMPLE_REPO, number, "completed");
+        tell(&app, learns, number, "closed", None).await;
+        next_look(&app).await;
+        let off: (Option<String>, Option<String>) =
+            sqlx::query_as("SELECT off_reason, off_by FROM overviews")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            (off.0.as_deref(), off.1.as_deref()),
+            (Some("completed"), Some("octocat")),
+            "{learns:?}"
+        );
+    }
+}
