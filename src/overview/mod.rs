@@ -13,6 +13,7 @@ mod read;
 mod store;
 mod sub_issues;
 mod sub_plan;
+mod update;
 mod writer;
 
 pub use error::OverviewError;
