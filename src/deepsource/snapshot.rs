@@ -13,7 +13,7 @@ use crate::domain::RepositoryRef;
 /// DeepSource pages hold at most this many items (its own CLI asks for as many).
 const PAGE: usize = 100;
 /// A guard against an endpoint whose cursors never end: 10,000 pages of 100 is a million items.
-const MAX_PAGES: usize = 10_000;
+pub(super) const MAX_PAGES: usize = 10_000;
 
 /// What is read of each RepositoryIssue, in a snapshot and in a lookup by id (`findings.rs`):
 /// the fragment `Listed`, with the first page of its occurrences.
@@ -106,13 +106,13 @@ pub enum SnapshotError {
 }
 
 /// One page of a Relay connection, checked.
-struct Page<'a> {
-    edges: &'a [Value],
-    next: Option<String>,
-    total: Option<usize>,
+pub(super) struct Page<'a> {
+    pub edges: &'a [Value],
+    pub next: Option<String>,
+    pub total: Option<usize>,
 }
 
-fn page<'a>(connection: &'a Value, what: &str) -> Result<Page<'a>, SnapshotError> {
+pub(super) fn page<'a>(connection: &'a Value, what: &str) -> Result<Page<'a>, SnapshotError> {
     let incomplete = |why: &str| SnapshotError::Incomplete(format!("{what}: {why}"));
     let edges = connection["edges"]
         .as_array()

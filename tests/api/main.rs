@@ -6,6 +6,7 @@ mod cli_operate;
 mod codeowners;
 mod concurrency;
 mod deepsource_apply;
+mod deepsource_decisions;
 mod deepsource_snapshot;
 mod docs;
 mod errors;

@@ -68,10 +68,28 @@ pub enum Fault {
     Hold(Arc<Hold>),
 }
 
+/// An ignore rule as DeepSource's API lists it.
+#[derive(Clone, Debug, Default)]
+pub struct Rule {
+    pub shortcode: String,
+    /// `REPOSITORY` or `FILE`.
+    pub level: String,
+    /// `FOREVER`, `PATTERN` or `TEST_PATTERN`.
+    pub kind: String,
+    pub file_path: Option<String>,
+    pub glob: Option<String>,
+    pub created_at: String,
+}
+
 #[derive(Default)]
 struct State {
     /// (provider, login, name) → its open findings, in listing order.
     repositories: BTreeMap<(String, String, String), Vec<Finding>>,
+    /// (provider, login, name) → its ignore rules, and the categories it does not report.
+    rules: BTreeMap<(String, String, String), Vec<Rule>>,
+    categories_off: BTreeMap<(String, String, String), Vec<String>>,
+    /// (provider, login) → the shortcodes its team suppressed.
+    suppressed: BTreeMap<(String, String), Vec<String>>,
     faults: VecDeque<(usize, Fault)>,
     requests: usize,
 }
@@ -114,6 +132,25 @@ impl FakeDeepSource {
             .unwrap()
             .repositories
             .insert(("GITHUB".into(), login.into(), name.into()), findings);
+    }
+
+    /// Sets `login/name`'s ignore rules and the categories it no longer reports.
+    pub fn set_rules(&self, login_name: &str, rules: Vec<Rule>, categories_off: &[&str]) {
+        let (login, name) = login_name.split_once('/').unwrap();
+        let key = ("GITHUB".to_owned(), login.to_owned(), name.to_owned());
+        let mut state = self.state.lock().unwrap();
+        state.rules.insert(key.clone(), rules);
+        state
+            .categories_off
+            .insert(key, categories_off.iter().map(|c| c.to_string()).collect());
+    }
+
+    /// Sets the shortcodes the team of `login` (on GitHub) suppressed.
+    pub fn set_suppressed(&self, login: &str, shortcodes: &[&str]) {
+        self.state.lock().unwrap().suppressed.insert(
+            ("GITHUB".into(), login.into()),
+            shortcodes.iter().map(|s| s.to_string()).collect(),
+        );
     }
 
     /// The `n`th request from now (1 = the next one) gets `fault` instead of its answer.
@@ -244,7 +281,49 @@ async fn handle(
     }
     let query = body["query"].as_str().unwrap_or_default();
     let vars = &body["variables"];
-    let data = if query.contains("repository(") {
+    let repository_key = || {
+        (
+            vars["provider"].as_str().unwrap_or_default().to_owned(),
+            vars["login"].as_str().unwrap_or_default().to_owned(),
+            vars["name"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    let data = if query.contains("ignoreRules(") {
+        let key = repository_key();
+        let categories = [
+            "ANTI_PATTERN",
+            "BUG_RISK",
+            "PERFORMANCE",
+            "SECURITY",
+            "STYLE",
+            "DOCUMENTATION",
+        ];
+        let off = state.categories_off.get(&key).cloned().unwrap_or_default();
+        match state.repositories.get(&key) {
+            None => json!({ "repository": null }),
+            Some(_) => json!({ "repository": {
+                "issueCategorySettings": categories.iter().map(|c| json!({
+                    "category": c, "isReported": !off.iter().any(|o| o == c), "canFailCheck": true,
+                })).collect::<Vec<_>>(),
+                "ignoreRules": connection(state.rules.get(&key).map_or(&[][..], Vec::as_slice), MAX_PAGE, &vars["after"], |r: &Rule| json!({
+                    "id": format!("IR:{}:{}", r.shortcode, r.kind), "level": r.level, "type": r.kind,
+                    "filePath": r.file_path, "globPattern": r.glob, "createdAt": r.created_at,
+                    "issue": { "shortcode": r.shortcode },
+                })),
+            }}),
+        }
+    } else if query.contains("suppressedIssues(") {
+        let key = (
+            vars["provider"].as_str().unwrap_or_default().to_owned(),
+            vars["login"].as_str().unwrap_or_default().to_owned(),
+        );
+        let suppressed = state.suppressed.get(&key).cloned().unwrap_or_default();
+        json!({ "account": {
+            "suppressedIssues": connection(&suppressed, MAX_PAGE, &vars["after"], |s: &String| json!({
+                "id": format!("TS:{s}"), "createdAt": "2026-10-01T08:00:00Z", "issue": { "shortcode": s },
+            })),
+        }})
+    } else if query.contains("repository(") {
         let key = (
             vars["provider"].as_str().unwrap_or_default().to_owned(),
             vars["login"].as_str().unwrap_or_default().to_owned(),
@@ -286,9 +365,15 @@ async fn handle(
     if damage.is_none() {
         return HttpResponse::Ok().json(json!({ "data": data }));
     }
-    let page = match data.get_mut("repository") {
-        Some(repository) => &mut repository["issues"],
-        None => &mut data["node"]["occurrences"],
+    let page = if query.contains("ignoreRules(") {
+        &mut data["repository"]["ignoreRules"]
+    } else if query.contains("suppressedIssues(") {
+        &mut data["account"]["suppressedIssues"]
+    } else {
+        match data.get_mut("repository") {
+            Some(repository) => &mut repository["issues"],
+            None => &mut data["node"]["occurrences"],
+        }
     };
     match damage {
         Some(Fault::MissingItem) => {
