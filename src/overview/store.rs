@@ -63,8 +63,15 @@ pub async fn mark_changed(
     Ok(due_in.map(|s| Duration::from_secs_f64(s.max(0.0))))
 }
 
-/// Every repository with findings and no overview gets one, due now. Returns how many.
+/// Every repository with findings and no overview gets one, due now, and one GitHub refused is
+/// tried again (a start often follows fixed permissions). Returns how many.
 pub async fn add_missing(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let retried = sqlx::query!(
+        r#"UPDATE overviews SET failed_reason = NULL, due_at = now(), updated_at = now()
+           WHERE failed_reason IS NOT NULL"#
+    )
+    .execute(pool)
+    .await?;
     let added = sqlx::query!(
         r#"INSERT INTO overviews (repository_key, changed_at, pending_since, due_at)
            SELECT DISTINCT f.repository_key, now(), now(), now() FROM findings f
@@ -74,7 +81,7 @@ pub async fn add_missing(pool: &PgPool) -> Result<u64, sqlx::Error> {
     )
     .execute(pool)
     .await?;
-    Ok(added.rows_affected())
+    Ok(added.rows_affected() + retried.rows_affected())
 }
 
 /// Whether a finding of the repository may have its own issue created now: only once its

@@ -88,13 +88,14 @@ impl Overviews {
     }
 
     /// At the worker's start: a repository with findings and no overview yet (overviews were
-    /// just turned on) gets one now, not only at its next change.
+    /// just turned on) gets one now, not only at its next change, and one GitHub refused is
+    /// tried again.
     pub async fn start(&self) -> Result<(), sqlx::Error> {
         let added = store::add_missing(&self.pool).await?;
         if added > 0 {
             tracing::info!(
                 repositories = added,
-                "OVERVIEW_ISSUE is on: overviews are due for repositories that had none"
+                "OVERVIEW_ISSUE is on: overviews are due for repositories that had none, or that GitHub refused before"
             );
             self.look_by(Instant::now());
         }

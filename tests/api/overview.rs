@@ -372,3 +372,27 @@ async fn a_finding_that_has_its_own_issue_keeps_it_whatever_finding_issues_says(
     assert!(issue.body.contains("| Open occurrences | 5 |"), "{}", issue.body);
     assert_eq!(own_issues(&app, SAMPLE_REPO).len(), 1);
 }
+
+#[tokio::test]
+async fn an_overview_github_refuses_holds_no_finding_back_and_is_tried_again_at_the_next_start() {
+    let app = overview_app(FindingIssues::All).await;
+    app.github.fail_next("POST", Fault::Status(403));
+    app.sync_event(INTRODUCED, "ev-1", "RI-a", 2, 1_700_000_000).await;
+    assert!(overviews(&app, SAMPLE_REPO).is_empty());
+    let failed: Option<String> = sqlx::query_scalar("SELECT failed_reason FROM overviews")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(failed.unwrap().contains("403"));
+    app.make_everything_due().await;
+    app.run_worker().await.unwrap();
+    assert_eq!(
+        own_issues(&app, SAMPLE_REPO).len(),
+        1,
+        "the finding's issue does not wait"
+    );
+
+    // The permissions fixed, the next start tries the overview again.
+    app.run_worker().await.unwrap();
+    assert_eq!(overviews(&app, SAMPLE_REPO).len(), 1);
+}
