@@ -38,6 +38,14 @@ async fn tell(app: &TestApp, learns: Learns, number: i64, action: &str, delivery
     assert_eq!(response.status(), 200);
 }
 
+/// Why the overview is off and who turned it off (`None`s: it is on).
+async fn off_by(app: &TestApp) -> (Option<String>, Option<String>) {
+    sqlx::query_as("SELECT off_reason, off_by FROM overviews")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
 /// The service's next look (without webhooks, the read interval passes) and what it leads to,
 /// then the overview's delay passes and it is written.
 async fn next_look(app: &TestApp) {
@@ -139,11 +147,7 @@ async fn an_overview_a_person_closes_is_never_written_again_until_they_reopen_it
             writes,
             "{learns:?}: not written, not reopened"
         );
-        let off: (Option<String>, Option<String>) =
-            sqlx::query_as("SELECT off_reason, off_by FROM overviews")
-                .fetch_one(&app.pool)
-                .await
-                .unwrap();
+        let off = off_by(&app).await;
         assert_eq!(off.0.as_deref(), Some("not_planned"), "{learns:?}");
 
         app.github.reopen_as_person(SAMPLE_REPO, number);
@@ -257,10 +261,7 @@ async fn an_overview_a_person_deletes_is_not_made_again() {
         let all = crate::overview::overviews(&app, SAMPLE_REPO);
         assert_eq!(all.len(), 1, "{learns:?}: not made again");
         assert!(all[0].deleted, "{learns:?}");
-        let off: Option<String> = sqlx::query_scalar("SELECT off_reason FROM overviews")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        let off = off_by(&app).await.0;
         assert_eq!(off.as_deref(), Some("deleted"), "{learns:?}");
         assert!(
             own_issues(&app, SAMPLE_REPO).is_empty(),
@@ -291,10 +292,7 @@ async fn the_services_own_close_leaves_the_overview_on_and_a_persons_later_close
             assert_eq!(outcome, "overview closed by the service: nothing is open");
         }
         next_look(&app).await;
-        let off: Option<String> = sqlx::query_scalar("SELECT off_reason FROM overviews")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        let off = off_by(&app).await.0;
         assert_eq!(off, None, "{learns:?}");
 
         // A person reopens it (left open), then closes it: that close is theirs.
@@ -309,11 +307,7 @@ async fn the_services_own_close_leaves_the_overview_on_and_a_persons_later_close
         app.github.close_as_person(SAMPLE_REPO, number, "completed");
         tell(&app, learns, number, "closed", None).await;
         next_look(&app).await;
-        let off: (Option<String>, Option<String>) =
-            sqlx::query_as("SELECT off_reason, off_by FROM overviews")
-                .fetch_one(&app.pool)
-                .await
-                .unwrap();
+        let off = off_by(&app).await;
         assert_eq!(
             (off.0.as_deref(), off.1.as_deref()),
             (Some("completed"), Some("octocat")),
