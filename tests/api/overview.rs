@@ -396,3 +396,68 @@ async fn an_overview_github_refuses_holds_no_finding_back_and_is_tried_again_at_
     app.run_worker().await.unwrap();
     assert_eq!(overviews(&app, SAMPLE_REPO).len(), 1);
 }
+
+#[tokio::test]
+async fn the_overviews_first_write_wakes_the_workers_whose_creates_waited_for_it() {
+    use deepsource_sync::db::notify::notify_work;
+    use deepsource_sync::wake::Wakeups;
+
+    let app = overview_app(FindingIssues::All).await;
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let wakeups = Wakeups::start(app.settings.database.listen_url().to_owned(), &app.pool, stopped);
+    let mut heard = wakeups.heard();
+    let bound = Duration::from_secs(15);
+    tokio::time::timeout(bound, heard.wait_for(|n| *n >= 1))
+        .await
+        .unwrap()
+        .unwrap();
+    app.deliver(&issue_event(INTRODUCED, "ev-1", "RI-a", 2, 1_700_000_000))
+        .await;
+
+    // The finding's create waits for the overview, whose create is held at GitHub meanwhile.
+    let held = app.github.hold_next("POST");
+    let worker = {
+        let worker = app.worker();
+        tokio::spawn(async move { worker.run_until_idle().await.unwrap() })
+    };
+    held.arrived().await;
+    // A fence: notifications arrive in commit order, so once this one is heard, every one
+    // committed before it has been: listening began, intake's, and the put-off job's.
+    let fence = |app: &TestApp| {
+        let pool = app.pool.clone();
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            notify_work(&mut tx).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+    fence(&app).await;
+    tokio::time::timeout(bound, heard.wait_for(|n| *n >= 4))
+        .await
+        .unwrap()
+        .unwrap();
+    // Nothing else can be on its way: the worker is held at GitHub.
+    let before = *heard.borrow_and_update();
+    assert_eq!(before, 4);
+    let waiting: bool = sqlx::query_scalar(
+        "SELECT next_attempt_at > now() FROM sync_jobs WHERE finding_id = 'RI-a' AND status = 'pending'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(waiting, "the create is put off until the overview is written");
+    held.release();
+    worker.await.unwrap();
+    assert_eq!(own_issues(&app, SAMPLE_REPO).len(), 1);
+
+    fence(&app).await;
+    tokio::time::timeout(bound, heard.wait_for(|n| *n >= before + 2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        *heard.borrow(),
+        before + 2,
+        "the overview's write woke the workers once (a replica's worker sleeping until the put-off create would wait a minute)"
+    );
+}
