@@ -461,3 +461,45 @@ async fn the_overviews_first_write_wakes_the_workers_whose_creates_waited_for_it
         "the overview's write woke the workers once (a replica's worker sleeping until the put-off create would wait a minute)"
     );
 }
+
+#[tokio::test]
+async fn a_comparison_while_the_worker_runs_still_writes_the_overview_before_any_findings_issue() {
+    // The worker started before the repository was known: only the waiting of the findings'
+    // creates puts the overview first.
+    let app = crate::helpers::start_app(
+        |s| {
+            with_overview(s, FindingIssues::All);
+            s.sync.poll_interval = Duration::from_secs(3600);
+        },
+        true,
+    )
+    .await;
+    let mut idle = app.liveness.idle();
+    idle.wait_for(|n| *n >= 1).await.unwrap();
+    let fake = FakeDeepSource::start();
+    fake.set_open(SAMPLE_REPO, findings(5));
+    compare(&app, &fake, &sample_repository()).await;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            idle.changed().await.unwrap();
+            if own_issues(&app, SAMPLE_REPO).len() == 5 {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("every finding's issue is made");
+    let writes: Vec<_> = app
+        .github
+        .calls()
+        .into_iter()
+        .filter(|c| c.method != "GET")
+        .collect();
+    assert!(
+        writes[0].body["labels"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|v| v == OVERVIEW_LABEL)),
+        "the overview first: {:?}",
+        writes[0]
+    );
+}
