@@ -267,6 +267,21 @@ async fn an_interrupted_overview_create_is_found_not_repeated() {
         1,
         "GitHub made it; the answer was lost"
     );
+    // While the lost call could still land, it is not looked for (nor made again).
+    sqlx::query("UPDATE overviews SET due_at = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.run_worker().await.unwrap();
+    let searched = || {
+        app.github
+            .calls()
+            .iter()
+            .filter(|c| c.path.starts_with("/search"))
+            .count()
+    };
+    assert_eq!(searched(), 0, "not looked for while it may still land");
+    assert_eq!(overviews(&app, SAMPLE_REPO).len(), 1);
     // Once the lost call can no longer land, the next pass looks for it by its marker.
     sqlx::query("UPDATE overviews SET create_started_at = now() - interval '2 minutes', due_at = now()")
         .execute(&app.pool)
@@ -502,4 +517,44 @@ async fn a_comparison_while_the_worker_runs_still_writes_the_overview_before_any
         "the overview first: {:?}",
         writes[0]
     );
+}
+
+#[tokio::test]
+async fn a_sleeping_worker_writes_a_coalesced_change_when_its_delay_is_over() {
+    let app = crate::helpers::start_app(
+        |s| {
+            with_overview(s, FindingIssues::None);
+            s.overview.delay = Duration::from_millis(300);
+            s.sync.poll_interval = Duration::from_secs(3600);
+        },
+        true,
+    )
+    .await;
+    let mut idle = app.liveness.idle();
+    idle.wait_for(|n| *n >= 1).await.unwrap();
+    let until = |want: &'static str| {
+        let app = &app;
+        let mut idle = idle.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(20), async {
+                while !overviews(app, SAMPLE_REPO).iter().any(|o| o.body.contains(want)) {
+                    idle.changed().await.unwrap();
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("the overview says {want}"))
+        }
+    };
+    app.deliver(&issue_event(INTRODUCED, "ev-1", "RI-a", 2, 1_700_000_000))
+        .await;
+    until("**1 finding, 2 occurrences**").await;
+    app.deliver(&issue_event(INTRODUCED, "ev-2", "RI-b", 3, 1_700_000_100))
+        .await;
+    // Due 300 ms after the change; the worker's fallback is an hour.
+    until("**2 findings, 5 occurrences**").await;
+    // A write GitHub fails is retried at its backoff (about 2 s), not at the fallback.
+    app.github.fail_next("PATCH", Fault::Status(502));
+    app.deliver(&issue_event(INTRODUCED, "ev-3", "RI-c", 1, 1_700_000_200))
+        .await;
+    until("**3 findings, 6 occurrences**").await;
 }
