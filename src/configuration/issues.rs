@@ -5,6 +5,13 @@ use super::parse::{list, parse_bool, parse_or, ConfigError};
 /// DeepSource's severities, most severe first.
 pub const SEVERITIES: [&str; 3] = ["CRITICAL", "MAJOR", "MINOR"];
 
+/// Where an (upper-case) severity comes in `SEVERITIES`; any other, or none yet, after them.
+pub fn severity_rank(severity: Option<&str>) -> usize {
+    severity
+        .and_then(|s| SEVERITIES.iter().position(|known| *known == s))
+        .unwrap_or(SEVERITIES.len())
+}
+
 /// GitHub refuses a label name longer than this (422), which would fail every create.
 const MAX_LABEL_CHARS: usize = 50;
 pub const DEFAULT_TITLE_TEMPLATE: &str = "{title} ({shortcode})";

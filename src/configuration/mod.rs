@@ -20,7 +20,8 @@ use github::github_settings;
 pub use github::{GitHubAuth, GitHubSettings};
 use issues::issue_settings;
 pub use issues::{
-    FindingIssues, IssueSettings, TitleField, TitlePart, TitleTemplate, DEFAULT_TITLE_TEMPLATE, SEVERITIES,
+    severity_rank, FindingIssues, IssueSettings, TitleField, TitlePart, TitleTemplate,
+    DEFAULT_TITLE_TEMPLATE, SEVERITIES,
 };
 use operations::operations_settings;
 pub use operations::OperationsSettings;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 
+use crate::configuration::severity_rank;
 use crate::deepsource::{OpenFinding, RepositoryRef, Snapshot};
 use crate::findings::event::Occurrence;
 
@@ -39,12 +40,7 @@ pub async fn snapshot_begins(pool: &PgPool) -> Result<DateTime<Utc>, sqlx::Error
 const CLOSE_PRIORITY: i16 = 1;
 
 fn priority(finding: &OpenFinding) -> i16 {
-    let severity = match finding.severity.as_deref() {
-        Some("CRITICAL") => 0,
-        Some("MAJOR") => 1,
-        Some("MINOR") => 2,
-        _ => 3,
-    };
+    let severity = severity_rank(finding.severity.as_deref()) as i16;
     let category = match finding.category.as_str() {
         "SECURITY" => 0,
         "BUG_RISK" => 1,

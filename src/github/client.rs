@@ -66,6 +66,17 @@ impl RemoteIssue {
             && content.labels.iter().all(|l| self.has_label(l))
     }
 
+    /// Its title and body hashed as `IssueContent::text_hash` hashes what the service writes, so
+    /// the two compare.
+    pub fn text_hash(&self) -> String {
+        IssueContent {
+            title: self.title.clone(),
+            labels: Vec::new(),
+            body: self.body.clone().unwrap_or_default(),
+        }
+        .text_hash()
+    }
+
     pub fn has_label(&self, name: &str) -> bool {
         self.labels.iter().any(|l| l.name == name)
     }

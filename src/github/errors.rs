@@ -172,6 +172,10 @@ pub fn unassignable(body: &str) -> Option<Unassignable> {
 }
 
 /// Exponential backoff with jitter: about 2 s, 4 s, 8 s … capped at 10 minutes.
+/// How long writing to GitHub pauses after it rejects the credentials: every write would fail the
+/// same way until they are fixed.
+pub const AUTH_PAUSE: Duration = Duration::from_secs(300);
+
 pub fn backoff(attempts: i32) -> Duration {
     let exp = attempts.clamp(1, 9) - 1;
     let base_ms = 2_000u64 << exp;

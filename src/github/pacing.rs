@@ -249,6 +249,23 @@ impl Pacer {
         }
     }
 
+    /// Before a read: sleeps out a pause GitHub asked for, when it ends within `horizon`;
+    /// `Ok(Err(wait))` when it ends later (the caller comes back then).
+    pub async fn wait_for_reads(
+        &self,
+        key: &str,
+        horizon: Duration,
+    ) -> Result<Result<(), Duration>, sqlx::Error> {
+        match self.blocked_for(key).await? {
+            None => Ok(Ok(())),
+            Some(wait) if wait <= horizon => {
+                tokio::time::sleep(wait).await;
+                Ok(Ok(()))
+            }
+            Some(wait) => Ok(Err(wait)),
+        }
+    }
+
     /// For reads: how long GitHub has asked us to wait, if it has.
     pub async fn blocked_for(&self, key: &str) -> Result<Option<Duration>, sqlx::Error> {
         let row = sqlx::query!(

@@ -1,5 +1,16 @@
 //! Which of the service's own labels an issue must gain and lose: only those it set itself
 //! (`findings.github_labels`) are ever taken off, so labels people added stay.
+/// `base` and then each of `extra` (ISSUE_LABELS, from the operator) that is not already there;
+/// GitHub's label names ignore case, so none is sent twice.
+pub fn with_extra(mut base: Vec<String>, extra: &[String]) -> Vec<String> {
+    for label in extra {
+        if !base.iter().any(|l| l.eq_ignore_ascii_case(label)) {
+            base.push(label.clone());
+        }
+    }
+    base
+}
+
 /// What to add and what to take off for the issue to carry `wanted`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LabelChange {

@@ -9,9 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::limits::{cut, MAX_BODY_CHARS};
 use super::neutralise::{code_span, neutralise};
+use crate::configuration::{severity_rank, SEVERITIES};
 
-/// Severities in the order they are listed; any other (or none yet) comes after them.
-const SEVERITIES: [&str; 3] = ["CRITICAL", "MAJOR", "MINOR"];
 /// A finding's title in its line: enough to recognise it, never enough to crowd out the others.
 pub const MAX_LINE_TITLE_CHARS: usize = 200;
 /// Kept free for the line that says what is not shown.
@@ -83,12 +82,6 @@ pub fn ticked(body: &str) -> Vec<String> {
         .collect()
 }
 
-fn rank(severity: Option<&str>) -> usize {
-    severity
-        .and_then(|s| SEVERITIES.iter().position(|known| *known == s))
-        .unwrap_or(SEVERITIES.len())
-}
-
 fn group_name(severity: Option<&str>) -> &str {
     match severity {
         Some(s) if SEVERITIES.contains(&s) => s,
@@ -136,8 +129,8 @@ fn dismissed_line(l: &OverviewLine<'_>, who: &str, how: &str) -> String {
 pub fn render(o: &Overview<'_>) -> String {
     let mut open: Vec<&OverviewLine<'_>> = o.lines.iter().filter(|l| l.dismissed.is_none()).collect();
     open.sort_by(|a, b| {
-        rank(a.severity)
-            .cmp(&rank(b.severity))
+        severity_rank(a.severity)
+            .cmp(&severity_rank(b.severity))
             .then(b.occurrences.cmp(&a.occurrences))
             .then(a.finding_id.cmp(b.finding_id))
     });
@@ -149,8 +142,10 @@ pub fn render(o: &Overview<'_>) -> String {
     let (mut shown, mut group) = (0, None);
     for l in &open {
         let mut piece = String::new();
-        if group != Some(rank(l.severity)) {
-            let members = open.iter().filter(|m| rank(m.severity) == rank(l.severity));
+        if group != Some(severity_rank(l.severity)) {
+            let members = open
+                .iter()
+                .filter(|m| severity_rank(m.severity) == severity_rank(l.severity));
             let (n, occurrences) = members.fold((0, 0), |(n, o), m| (n + 1, o + m.occurrences));
             piece.push_str(&format!(
                 "\n### {} — {}, {}\n\n",
@@ -166,7 +161,7 @@ pub fn render(o: &Overview<'_>) -> String {
         }
         budget -= cost;
         out.push_str(&piece);
-        group = Some(rank(l.severity));
+        group = Some(severity_rank(l.severity));
         shown += 1;
     }
     let left_out = &open[shown..];
@@ -218,7 +213,7 @@ fn header(o: &Overview<'_>, open: &[&OverviewLine<'_>]) -> String {
     let total: i64 = open.iter().map(|l| l.occurrences).sum();
     let mut by_severity = Vec::new();
     for r in 0..=SEVERITIES.len() {
-        let members: Vec<_> = open.iter().filter(|l| rank(l.severity) == r).collect();
+        let members: Vec<_> = open.iter().filter(|l| severity_rank(l.severity) == r).collect();
         if let Some(first) = members.first() {
             let occurrences: i64 = members.iter().map(|l| l.occurrences).sum();
             by_severity.push(format!(
@@ -349,7 +344,7 @@ mod tests {
             .collect();
         let (shown, left): (Vec<&OverviewLine<'_>>, Vec<&OverviewLine<'_>>) =
             lines.iter().partition(|l| listed.contains(l.finding_id));
-        let order = |l: &OverviewLine<'_>| (rank(l.severity), -l.occurrences);
+        let order = |l: &OverviewLine<'_>| (severity_rank(l.severity), -l.occurrences);
         let last_shown = shown.iter().map(|l| order(l)).max().unwrap();
         assert!(
             left.iter().all(|l| order(l) >= last_shown),

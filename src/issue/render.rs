@@ -5,6 +5,7 @@ use crate::configuration::{IssueSettings, TitleField};
 use crate::findings::store::Finding;
 use crate::github::content::IssueContent;
 use crate::issue::fix_lines::fix_lines;
+use crate::issue::labels::with_extra;
 use crate::issue::limits::{self, cut, BodyParts, MAX_FACT_CHARS};
 use crate::issue::locations::grouped_locations;
 use crate::issue::markers::current_marker;
@@ -49,14 +50,11 @@ pub fn render(finding: &Finding, issues: &IssueSettings) -> IssueContent {
     if !finding.analyzer_shortcode.is_empty() {
         labels.push(format!("analyzer/{}", label_part(&finding.analyzer_shortcode)));
     }
-    let mut labels: Vec<String> = labels.into_iter().map(limits::label).collect();
-    // ISSUE_LABELS come from the operator (checked against GitHub's limit at start-up); one that
-    // is already there (GitHub ignores case) is not sent twice.
-    for extra in &issues.extra_labels {
-        if !labels.iter().any(|l| l.eq_ignore_ascii_case(extra)) {
-            labels.push(extra.clone());
-        }
-    }
+    // ISSUE_LABELS were checked against GitHub's limit at start-up.
+    let labels = with_extra(
+        labels.into_iter().map(limits::label).collect(),
+        &issues.extra_labels,
+    );
 
     // Each value in the table is bounded, so the table always fits beside the marker.
     let fact = |text: &str| cut(&neutralise(text), MAX_FACT_CHARS).into_owned();

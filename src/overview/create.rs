@@ -7,7 +7,6 @@ use super::store::{self, Held};
 use super::writer::Overviews;
 use crate::domain::RepoSlug;
 use crate::github::client::{GitHub, RemoteIssue};
-use crate::github::content::IssueContent;
 use crate::issue::overview::overview_marker;
 
 impl Overviews {
@@ -89,18 +88,13 @@ impl Overviews {
                     github_issue = issue.number,
                     "found the overview an interrupted create made"
                 );
-                let shown = IssueContent {
-                    title: issue.title.clone(),
-                    labels: Vec::new(),
-                    body: issue.body.clone().unwrap_or_default(),
-                };
                 let ours = self
                     .content(listing)
                     .labels
                     .into_iter()
                     .filter(|l| issue.has_label(l))
                     .collect();
-                self.linked(held, &issue, Some(shown.text_hash()), Some(ours))
+                self.linked(held, &issue, Some(issue.text_hash()), Some(ours))
                     .await
             }
             None => {

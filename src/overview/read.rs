@@ -7,7 +7,6 @@ use super::store::{self, Held};
 use super::writer::{Looked, Overviews};
 use crate::domain::RepoSlug;
 use crate::github::client::{GitHub, GitHubError, Read};
-use crate::github::content::IssueContent;
 
 impl Overviews {
     /// A conditional read of the overview; what people did there is recorded (`people.rs`).
@@ -50,14 +49,9 @@ impl Overviews {
                 people::ticks(&mut tx, &held.key, &body).await?;
                 held.state = Some(issue.state.clone());
                 held.off |= off;
-                let shown = IssueContent {
-                    title: issue.title,
-                    labels: Vec::new(),
-                    body,
-                };
                 match held.off {
                     true => Looked::Off,
-                    false => Looked::Shows(shown.text_hash()),
+                    false => Looked::Shows(issue.text_hash()),
                 }
             }
             Err(GitHubError::Gone { .. } | GitHubError::Moved { .. }) => {

@@ -8,6 +8,7 @@ use super::error::OverviewError;
 use super::store::{self, Held};
 use super::sub_plan::{plan, Candidate, MAX_SUB_ISSUES};
 use super::writer::Overviews;
+use crate::configuration::severity_rank;
 use crate::domain::RepoSlug;
 use crate::github::client::{GitHub, GitHubError};
 
@@ -64,7 +65,7 @@ impl Overviews {
             candidates.push(Candidate {
                 id,
                 open: r.github_state.as_deref() == Some("open"),
-                rank: rank(r.severity.as_deref()),
+                rank: severity_rank(r.severity.map(|s| s.to_ascii_uppercase()).as_deref()),
                 occurrences: r.open_occurrences,
                 closed_at: r.closed_at.map(|t: DateTime<Utc>| t),
             });
@@ -165,14 +166,5 @@ impl Overviews {
         .execute(&self.pool)
         .await?;
         Ok(id)
-    }
-}
-
-fn rank(severity: Option<&str>) -> usize {
-    match severity.map(str::to_ascii_uppercase).as_deref() {
-        Some("CRITICAL") => 0,
-        Some("MAJOR") => 1,
-        Some("MINOR") => 2,
-        _ => 3,
     }
 }

@@ -19,15 +19,14 @@ use crate::configuration::{GitHubSettings, OverviewSettings, Settings, SyncSetti
 use crate::domain::RepoSlug;
 use crate::github::client::{GitHub, GitHubError};
 use crate::github::content::IssueContent;
-use crate::github::errors::backoff;
+use crate::github::errors::{backoff, AUTH_PAUSE};
 use crate::github::home::home_repo;
 use crate::github::pacing::{Pacer, MAX_INLINE_WAIT};
+use crate::issue::labels::with_extra;
 use crate::issue::overview::render;
 
 /// A due overview another replica just took is looked at again this soon.
 const RACED: Duration = Duration::from_millis(50);
-/// After GitHub rejects the credentials, overviews wait this long (the worker says it loudly).
-const AUTH_PAUSE: Duration = Duration::from_secs(300);
 
 /// What a read before a write found.
 pub(super) enum Looked {
@@ -272,12 +271,10 @@ impl Overviews {
 
     pub(super) fn content(&self, listing: &Listing) -> IssueContent {
         let lines = listing.lines();
-        let mut labels = vec!["deepsource".to_owned(), "deepsource/overview".to_owned()];
-        for l in &self.extra_labels {
-            if !labels.iter().any(|have| have.eq_ignore_ascii_case(l)) {
-                labels.push(l.clone());
-            }
-        }
+        let labels = with_extra(
+            vec!["deepsource".to_owned(), "deepsource/overview".to_owned()],
+            &self.extra_labels,
+        );
         IssueContent {
             title: self.settings.title_for(&listing.name),
             labels,
@@ -293,14 +290,10 @@ impl Overviews {
     }
 
     pub(super) async fn wait_for_reads(&self, github: &GitHub, repo: &RepoSlug) -> Result<(), OverviewError> {
-        match self.pacer.blocked_for(&github.budget_key(repo)).await? {
-            None => Ok(()),
-            Some(wait) if wait <= MAX_INLINE_WAIT => {
-                tokio::time::sleep(wait).await;
-                Ok(())
-            }
-            Some(wait) => Err(OverviewError::Budget(wait)),
-        }
+        self.pacer
+            .wait_for_reads(&github.budget_key(repo), MAX_INLINE_WAIT)
+            .await?
+            .map_err(OverviewError::Budget)
     }
 
     /// Without credentials: what would be written is logged once per change, and its hash kept.

@@ -324,14 +324,10 @@ impl Driver {
 
     /// Reads go out only when GitHub has not asked this credential to pause.
     pub(super) async fn wait_for_reads(&self, key: &str) -> Result<(), SyncError> {
-        match self.pacer.blocked_for(key).await? {
-            None => Ok(()),
-            Some(wait) if wait <= MAX_INLINE_WAIT => {
-                tokio::time::sleep(wait).await;
-                Ok(())
-            }
-            Some(wait) => Err(SyncError::Budget(wait)),
-        }
+        self.pacer
+            .wait_for_reads(key, MAX_INLINE_WAIT)
+            .await?
+            .map_err(SyncError::Budget)
     }
 
     /// Skipped, dry or refused: the finding stays due for a worker whose settings differ (see

@@ -37,12 +37,10 @@ use crate::findings::fence::StoreError;
 use crate::findings::jobs::{self, JobEnd};
 use crate::findings::lookups;
 use crate::github::client::{self as github, GitHub};
-use crate::github::errors::backoff;
+use crate::github::errors::{backoff, AUTH_PAUSE};
 use crate::overview::Overviews;
 use crate::wake::Wakeups;
 
-/// How long the worker stops after GitHub rejects its credentials.
-const AUTH_PAUSE: Duration = Duration::from_secs(300);
 /// After a look said a job is due and the claim found it taken (another replica's claim was
 /// committing), the worker looks again this soon rather than spin.
 const RACED: Duration = Duration::from_millis(50);
