@@ -10,7 +10,7 @@ use deepsource_sync::findings::snapshots::{apply_snapshot, snapshot_begins};
 use secrecy::SecretString;
 
 use crate::fake_deepsource::{FakeDeepSource, Finding, TOKEN};
-use crate::fake_github::{Fault, Issue};
+use crate::fake_github::{Call, Fault, Issue};
 use crate::helpers::{
     issue_event, sample_repository, spawn_app_with, TestApp, INTRODUCED, RESOLVED, SAMPLE_REPO,
 };
@@ -84,14 +84,27 @@ impl TestApp {
                 let path = c.path.split('?').next().unwrap_or_default();
                 path == own
                     || path.starts_with(&format!("{own}/"))
-                    || (c.method == "POST"
-                        && path == format!("/repos/{repo}/issues")
-                        && c.body["labels"]
-                            .as_array()
-                            .is_some_and(|l| l.iter().any(|v| v == OVERVIEW_LABEL)))
+                    || (path == format!("/repos/{repo}/issues") && is_overview_create(c))
             })
             .count()
     }
+}
+
+/// A create of an overview issue (it carries the overview's label).
+pub fn is_overview_create(call: &Call) -> bool {
+    call.method == "POST"
+        && call.body["labels"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|v| v == OVERVIEW_LABEL))
+}
+
+/// The first write the service made to GitHub.
+fn first_write(app: &TestApp) -> Call {
+    app.github
+        .calls()
+        .into_iter()
+        .find(|c| c.method != "GET")
+        .expect("a write")
 }
 
 fn findings(n: usize) -> Vec<Finding> {
@@ -119,20 +132,10 @@ async fn a_repository_first_compared_is_visible_in_one_write_before_any_findings
     compare(&app, &fake, &sample_repository()).await;
     app.run_worker().await.unwrap();
 
-    let writes: Vec<_> = app
-        .github
-        .calls()
-        .into_iter()
-        .filter(|c| c.method != "GET")
-        .collect();
+    let first = first_write(&app);
     assert!(
-        writes[0].body["labels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|l| l == OVERVIEW_LABEL),
-        "the first write is the overview's create: {:?}",
-        writes[0]
+        is_overview_create(&first),
+        "the first write is the overview's create: {first:?}"
     );
     let overview = overview(&app);
     assert_eq!(overview.number, 1);
@@ -504,19 +507,8 @@ async fn a_comparison_while_the_worker_runs_still_writes_the_overview_before_any
     })
     .await
     .expect("every finding's issue is made");
-    let writes: Vec<_> = app
-        .github
-        .calls()
-        .into_iter()
-        .filter(|c| c.method != "GET")
-        .collect();
-    assert!(
-        writes[0].body["labels"]
-            .as_array()
-            .is_some_and(|l| l.iter().any(|v| v == OVERVIEW_LABEL)),
-        "the overview first: {:?}",
-        writes[0]
-    );
+    let first = first_write(&app);
+    assert!(is_overview_create(&first), "the overview first: {first:?}");
 }
 
 #[tokio::test]
