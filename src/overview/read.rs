@@ -46,12 +46,15 @@ impl Overviews {
                     }
                     _ => false,
                 };
-                people::ticks(&mut tx, &held.key, &body).await?;
+                let asked = people::ticks(&mut tx, &held.key, &body).await? > 0;
                 held.state = Some(issue.state.clone());
                 held.off |= off;
                 match held.off {
                     true => Looked::Off,
-                    false => Looked::Shows(issue.text_hash()),
+                    false => Looked::Shows {
+                        hash: issue.text_hash(),
+                        asked,
+                    },
                 }
             }
             Err(GitHubError::Gone { .. } | GitHubError::Moved { .. }) => {

@@ -32,8 +32,9 @@ const RACED: Duration = Duration::from_millis(50);
 pub(super) enum Looked {
     /// GitHub shows what was last written or seen.
     Same,
-    /// GitHub shows this title and body (hashed).
-    Shows(String),
+    /// GitHub shows this title and body (hashed); `asked`: ticks there asked for findings'
+    /// issues, so their lines change.
+    Shows { hash: String, asked: bool },
     /// A person closed or deleted it: nothing more is written.
     Off,
 }
@@ -214,7 +215,7 @@ impl Overviews {
 
     /// Says whether the overview was read.
     async fn bring(&self, held: &mut Held) -> Result<bool, OverviewError> {
-        let Some(listing) =
+        let Some(mut listing) =
             lines::load(&self.pool, &held.key, &self.sync, held.github_repo.as_deref()).await?
         else {
             return Ok(false);
@@ -243,12 +244,15 @@ impl Overviews {
             Looked::Off => return Ok(true),
             _ if held.off => return Ok(true),
             Looked::Same => held.text_hash.clone(),
-            Looked::Shows(hash) => Some(hash),
+            Looked::Shows { hash, asked: false } => Some(hash),
+            Looked::Shows { hash, asked: true } => {
+                // Read again: a tick just merged changes its line.
+                listing = lines::load(&self.pool, &held.key, &self.sync, held.github_repo.as_deref())
+                    .await?
+                    .unwrap_or(listing);
+                Some(hash)
+            }
         };
-        // Read again: a tick just merged changes its line.
-        let listing = lines::load(&self.pool, &held.key, &self.sync, held.github_repo.as_deref())
-            .await?
-            .unwrap_or(listing);
         let content = self.content(&listing);
         let hash = content.text_hash();
         let open = listing.anything_open();
